@@ -1,0 +1,140 @@
+"""Fixes for the known breakages of mmengine 0.10.7 / mmcv 2.1.0 / mmdet 3.3.0 on torch 2.13.
+
+Every fix here is applied at import time by :func:`apply_compat_patches` (called from
+``mmdet_rnnpool/__init__.py``), is idempotent, touches no file in site-packages, and has a test in
+``tests/test_utils/test_compat.py`` that fails without it.
+
+1. **Checkpoints under ``weights_only``.** Since torch 2.6, ``torch.load`` defaults to
+   ``weights_only=True`` and refuses any pickled global that is not allow-listed. mmengine saves
+   its own objects in every checkpoint (``HistoryBuffer`` in the message hub, NumPy scalars and
+   arrays in the log history), so a Runner cannot resume the checkpoint it just wrote. We keep
+   the safe loader and allow-list exactly those types with
+   ``torch.serialization.add_safe_globals`` - never ``weights_only=False``, which would unpickle
+   arbitrary code from a downloaded file.
+2. **``SSDHead`` predict crash.** mmdet 3.3.0's ``BaseDenseHead._predict_by_feat_single`` reads
+   ``self.loss_cls``, which ``SSDHead`` never defines (it computes its loss inline), so every
+   SSD-style head raises ``AttributeError`` at test time. We give SSD heads ``loss_cls = None``
+   after construction, which is what the base class' ``getattr(..., False)`` check expects.
+3. **``_base_ = 'mmdet::...'`` without ``pkg_resources``.** mmengine resolves package-relative
+   config paths with ``pkg_resources``, which setuptools 82 removed. We route
+   ``is_installed`` / ``get_installed_path`` through ``importlib`` instead.
+4. **Distributed training on a CPU-only torch.** mmengine's PyTorch launcher calls
+   ``torch.cuda.set_device`` (an ``AttributeError`` on CPU builds) and wraps the model in DDP with
+   ``device_ids=[LOCAL_RANK]`` (which DDP rejects for CPU modules). Without CUDA we skip the
+   device selection, fall back from ``nccl`` to ``gloo``, and pass ``device_ids=None``.
+"""
+import importlib.metadata
+import importlib.util
+import os.path as osp
+
+_applied = False
+
+
+def _checkpoint_safe_globals() -> list:
+    """Types mmengine pickles into the checkpoints it writes (and nothing else)."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    safe = [HistoryBuffer, np.ndarray, np.dtype]
+    # np.core.multiarray._reconstruct rebuilds pickled arrays; scalar() rebuilds NumPy scalars.
+    multiarray = getattr(np, '_core', np.core).multiarray
+    safe += [multiarray._reconstruct, multiarray.scalar]
+    # Concrete dtype classes (np.dtypes.Float64DType, ...) are pickled by reference since NumPy 1.25.
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        safe += [getattr(dtypes, name) for name in dir(dtypes) if name.endswith('DType')]
+    return safe
+
+
+def _patch_checkpoint_loading() -> None:
+    import torch.serialization
+    torch.serialization.add_safe_globals(_checkpoint_safe_globals())
+
+
+def _patch_ssd_head_loss_cls() -> None:
+    from mmdet.models.dense_heads import SSDHead
+
+    if getattr(SSDHead.__init__, '_rnnpool_compat', False):
+        return
+    original_init = SSDHead.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        if 'loss_cls' not in self._modules and 'loss_cls' not in self.__dict__:
+            self.loss_cls = None
+
+    __init__._rnnpool_compat = True
+    __init__.__doc__ = original_init.__doc__
+    SSDHead.__init__ = __init__
+
+
+def _is_installed(package: str) -> bool:
+    try:
+        importlib.metadata.distribution(package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec(package)
+        return spec is not None and spec.origin is not None
+
+
+def _get_installed_path(package: str) -> str:
+    # The module (not the distribution) decides where configs live: mmdet::x resolves to
+    # <mmdet package>/.mim/configs/x in an installed mmdet.
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f'package {package!r} is not installed (needed by a '
+                                  f"'{package}::' config path)")
+    return osp.dirname(spec.origin)
+
+
+def _patch_package_paths() -> None:
+    import mmengine.config.config as config_module
+    import mmengine.hub.hub as hub_module
+    import mmengine.utils as utils_module
+    import mmengine.utils.package_utils as package_utils
+
+    # Each module bound the functions by name at import, so each binding is replaced.
+    for module in (package_utils, utils_module, config_module, hub_module):
+        module.is_installed = _is_installed
+        module.get_installed_path = _get_installed_path
+
+
+def _patch_cpu_distributed() -> None:
+    import torch
+    import torch.distributed as torch_dist
+    import mmengine.dist.utils as dist_utils
+    from mmengine.model import MMDistributedDataParallel
+
+    if getattr(dist_utils._init_dist_pytorch, '_rnnpool_compat', False):
+        return
+    original_init_dist = dist_utils._init_dist_pytorch
+
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return original_init_dist(backend, init_backend=init_backend, **kwargs)
+        # NCCL needs GPUs; gloo is torch's CPU backend.
+        torch_dist.init_process_group(backend='gloo' if backend == 'nccl' else backend, **kwargs)
+
+    _init_dist_pytorch._rnnpool_compat = True
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+    original_ddp_init = MMDistributedDataParallel.__init__
+
+    def __init__(self, module, detect_anomalous_params=False, **kwargs):
+        if not torch.cuda.is_available():
+            kwargs['device_ids'] = None
+        original_ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+    MMDistributedDataParallel.__init__ = __init__
+
+
+def apply_compat_patches() -> None:
+    """Apply every fix once (safe to call repeatedly)."""
+    global _applied
+    if _applied:
+        return
+    _patch_checkpoint_loading()
+    _patch_package_paths()
+    _patch_ssd_head_loss_cls()
+    _patch_cpu_distributed()
+    _applied = True

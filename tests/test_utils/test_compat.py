@@ -1,0 +1,165 @@
+"""Each compatibility fix: it works with mmdet_rnnpool imported, and the same step fails in a
+clean interpreter without it (so the fix is still needed and still effective)."""
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn as nn
+
+import mmdet_rnnpool  # noqa: F401  (applies the fixes)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def run_clean(code: str) -> subprocess.CompletedProcess:
+    """Run code in a fresh interpreter that has NOT imported mmdet_rnnpool."""
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+
+
+class ToyModel(nn.Module):
+    """The smallest model an MMEngine Runner trains: a data batch in, a loss dict out."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, labels=None, mode='loss'):
+        inputs = torch.stack(inputs) if isinstance(inputs, (list, tuple)) else inputs
+        out = self.linear(inputs)
+        if mode == 'loss':
+            return dict(loss=((out.squeeze(-1) - torch.stack(labels)) ** 2).mean())
+        return out
+
+
+class ToyDataset(torch.utils.data.Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, index):
+        x = torch.tensor([float(index), 1.0])
+        return dict(inputs=x, labels=x.sum())
+
+
+def make_runner(work_dir, max_epochs, resume, launcher='none'):
+    from mmengine.runner import Runner
+    return Runner(
+        model=ToyModel(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler'),
+                              batch_size=4, collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
+                           logger=dict(type='LoggerHook', interval=1)),
+        resume=resume, launcher=launcher, default_scope='mmengine')
+
+
+def test_runner_resumes_its_own_checkpoint(tmp_path):
+    make_runner(tmp_path, max_epochs=1, resume=False).train()
+    checkpoint = tmp_path / 'epoch_1.pth'
+    assert checkpoint.is_file()
+    runner = make_runner(tmp_path, max_epochs=2, resume=True)
+    runner.train()
+    assert runner.epoch == 2 and (tmp_path / 'epoch_2.pth').is_file()
+
+    # The same checkpoint is refused by torch's safe loader without the allow-list ...
+    result = run_clean(f"""
+        import torch
+        try:
+            torch.load({str(checkpoint)!r}, map_location='cpu')
+        except Exception as e:
+            print('REFUSED', type(e).__name__)
+        """)
+    assert 'REFUSED' in result.stdout, result.stdout + result.stderr
+
+
+def test_safe_loader_still_refuses_arbitrary_globals(tmp_path):
+    # The fix allow-lists mmengine's types; it must not open the door to any pickled class.
+    path = tmp_path / 'evil.pth'
+    torch.save({'obj': subprocess.CompletedProcess(args=[], returncode=0)}, path)
+    with pytest.raises(Exception, match='weights_only|Unsupported global'):
+        torch.load(path, map_location='cpu')
+
+
+MMDET_BASE_CONFIG = """
+_base_ = 'mmdet::_base_/default_runtime.py'
+marker = 1
+"""
+
+
+def test_mmdet_scope_config_without_pkg_resources(tmp_path):
+    cfg_file = tmp_path / 'uses_mmdet_base.py'
+    cfg_file.write_text(MMDET_BASE_CONFIG)
+    code = f"""
+        import sys
+        sys.modules['pkg_resources'] = None   # as with setuptools >= 82
+        {{patch}}
+        from mmengine.config import Config
+        cfg = Config.fromfile({str(cfg_file)!r})
+        print('LOADED', cfg.marker, cfg.default_scope)
+        """
+    fixed = run_clean(code.replace('{patch}', 'import mmdet_rnnpool'))
+    assert 'LOADED 1 mmdet' in fixed.stdout, fixed.stderr[-2000:]
+    broken = run_clean(code.replace('{patch}', 'pass'))
+    assert 'LOADED' not in broken.stdout
+    assert 'pkg_resources' in broken.stderr
+
+
+SSD_PREDICT = """
+import torch
+{patch}
+from mmengine.config import ConfigDict
+from mmdet.models.dense_heads import SSDHead
+from mmdet.utils import register_all_modules
+register_all_modules()
+head = SSDHead(
+    num_classes=1, in_channels=(4,), stacked_convs=0, feat_channels=4,
+    anchor_generator=dict(type='SSDAnchorGenerator', scale_major=False, input_size=64,
+                          basesize_ratio_range=(0.2, 0.9), strides=[8], ratios=[[]]),
+    test_cfg=ConfigDict(nms=dict(type='nms', iou_threshold=0.45), min_bbox_size=0,
+                        score_thr=0.0, max_per_img=10))
+head.eval()
+feats = (torch.rand(1, 4, 8, 8),)
+results = head.predict(feats, [dict(img_shape=(64, 64), scale_factor=(1.0, 1.0))], rescale=False)
+print('PREDICTED', len(results[0].bboxes))
+"""
+
+
+def test_ssd_head_predicts():
+    fixed = run_clean(SSD_PREDICT.replace('{patch}', 'import mmdet_rnnpool'))
+    assert 'PREDICTED' in fixed.stdout, fixed.stderr[-2000:]
+    broken = run_clean(SSD_PREDICT.replace('{patch}', ''))
+    assert 'PREDICTED' not in broken.stdout
+    assert 'loss_cls' in broken.stderr
+
+
+
+DIST_SCRIPT = """
+import sys
+sys.path[:0] = [{repo!r}, {here!r}]
+{patch}
+from test_compat import make_runner
+runner = make_runner({work_dir!r}, max_epochs=1, resume=False, launcher='pytorch')
+runner.train()
+print('TRAINED', runner.epoch)
+"""
+
+
+@pytest.mark.parametrize('patched', [True, False])
+def test_cpu_distributed_launch(tmp_path, patched):
+    script = tmp_path / 'dist_toy.py'
+    script.write_text(DIST_SCRIPT.format(
+        repo=REPO, here=osp.dirname(osp.abspath(__file__)), work_dir=str(tmp_path / 'work'),
+        patch='import mmdet_rnnpool' if patched else ''))
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         f'--master_port={29531 + patched}', str(script)],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    if patched:
+        assert result.stdout.count('TRAINED 1') == 2, result.stderr[-3000:]
+    else:
+        assert result.returncode != 0
+        assert '_cuda_setDevice' in result.stderr or 'device_ids' in result.stderr
