@@ -11,7 +11,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmdet_rnnpool  # noqa: E402,F401  (compat fixes + registration)
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmdet_rnnpool.utils.config_utils import load_config  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402,F401
 from mmengine.runner import Runner  # noqa: E402
 
 
@@ -37,9 +38,7 @@ def main(argv=None):
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             raise SystemExit(f'error: {what} file not found: {path}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

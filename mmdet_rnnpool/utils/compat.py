@@ -9,7 +9,8 @@ Every fix here is applied at import time by :func:`apply_compat_patches` (called
    its own objects in every checkpoint (``HistoryBuffer`` in the message hub, NumPy scalars and
    arrays in the log history), so a Runner cannot resume the checkpoint it just wrote. We keep
    the safe loader and allow-list exactly those types with
-   ``torch.serialization.add_safe_globals`` - never ``weights_only=False``, which would unpickle
+   ``torch.serialization.add_safe_globals`` (``getattr`` only through a stand-in that returns
+   ``HistoryBuffer``'s statistics methods) - never ``weights_only=False``, which would unpickle
    arbitrary code from a downloaded file.
 2. **``SSDHead`` predict crash.** mmdet 3.3.0's ``BaseDenseHead._predict_by_feat_single`` reads
    ``self.loss_cls``, which ``SSDHead`` never defines (it computes its loss inline), so every
@@ -26,6 +27,7 @@ Every fix here is applied at import time by :func:`apply_compat_patches` (called
 import importlib.metadata
 import importlib.util
 import os.path as osp
+import pickle
 
 _applied = False
 
@@ -37,7 +39,10 @@ def _checkpoint_safe_globals() -> list:
 
     safe = [HistoryBuffer, np.ndarray, np.dtype]
     # np.core.multiarray._reconstruct rebuilds pickled arrays; scalar() rebuilds NumPy scalars.
-    multiarray = getattr(np, '_core', np.core).multiarray
+    try:  # NumPy 2 moved the module; 1.x has only a stub numpy._core
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
     safe += [multiarray._reconstruct, multiarray.scalar]
     # Concrete dtype classes (np.dtypes.Float64DType, ...) are pickled by reference since NumPy 1.25.
     dtypes = getattr(np, 'dtypes', None)
@@ -46,9 +51,30 @@ def _checkpoint_safe_globals() -> list:
     return safe
 
 
+def _history_buffer_getattr(obj, name):
+    """``getattr`` as pickle uses it for ``HistoryBuffer``'s statistics methods - and only that.
+
+    ``HistoryBuffer.__getstate__`` pickles its statistics methods (``HistoryBuffer.min``, ...),
+    which pickle writes as ``getattr(HistoryBuffer, 'min')``. Allow-listing the builtin
+    ``getattr`` would let a checkpoint reach any attribute of any allow-listed object; this
+    stand-in only returns public methods of ``HistoryBuffer`` classes.
+    """
+    from mmengine.logging import HistoryBuffer
+
+    if isinstance(obj, type) and issubclass(obj, HistoryBuffer) and not name.startswith('_'):
+        value = getattr(obj, name)
+        if callable(value):
+            return value
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics '
+        'methods are allowed by mmdet_rnnpool.utils.compat')
+
+
 def _patch_checkpoint_loading() -> None:
     import torch.serialization
-    torch.serialization.add_safe_globals(_checkpoint_safe_globals())
+    torch.serialization.add_safe_globals(
+        _checkpoint_safe_globals() + [(_history_buffer_getattr, '__builtin__.getattr'),
+                                      (_history_buffer_getattr, 'builtins.getattr')])
 
 
 def _patch_ssd_head_loss_cls() -> None:

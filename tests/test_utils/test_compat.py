@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 import mmdet_rnnpool  # noqa: F401  (applies the fixes)
+from toy_runner import make_runner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -18,43 +19,6 @@ def run_clean(code: str) -> subprocess.CompletedProcess:
     """Run code in a fresh interpreter that has NOT imported mmdet_rnnpool."""
     return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], capture_output=True,
                           text=True, cwd=REPO, timeout=300)
-
-
-class ToyModel(nn.Module):
-    """The smallest model an MMEngine Runner trains: a data batch in, a loss dict out."""
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, labels=None, mode='loss'):
-        inputs = torch.stack(inputs) if isinstance(inputs, (list, tuple)) else inputs
-        out = self.linear(inputs)
-        if mode == 'loss':
-            return dict(loss=((out.squeeze(-1) - torch.stack(labels)) ** 2).mean())
-        return out
-
-
-class ToyDataset(torch.utils.data.Dataset):
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, index):
-        x = torch.tensor([float(index), 1.0])
-        return dict(inputs=x, labels=x.sum())
-
-
-def make_runner(work_dir, max_epochs, resume, launcher='none'):
-    from mmengine.runner import Runner
-    return Runner(
-        model=ToyModel(), work_dir=str(work_dir),
-        train_dataloader=dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler'),
-                              batch_size=4, collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
-                           logger=dict(type='LoggerHook', interval=1)),
-        resume=resume, launcher=launcher, default_scope='mmengine')
 
 
 def test_runner_resumes_its_own_checkpoint(tmp_path):
@@ -117,13 +81,15 @@ from mmdet.utils import register_all_modules
 register_all_modules()
 head = SSDHead(
     num_classes=1, in_channels=(4,), stacked_convs=0, feat_channels=4,
-    anchor_generator=dict(type='SSDAnchorGenerator', scale_major=False, input_size=64,
-                          basesize_ratio_range=(0.2, 0.9), strides=[8], ratios=[[]]),
+    anchor_generator=dict(type='AnchorGenerator', strides=[8], ratios=[1.0], scales=[1.0],
+                          base_sizes=[16]),
     test_cfg=ConfigDict(nms=dict(type='nms', iou_threshold=0.45), min_bbox_size=0,
                         score_thr=0.0, max_per_img=10))
 head.eval()
 feats = (torch.rand(1, 4, 8, 8),)
-results = head.predict(feats, [dict(img_shape=(64, 64), scale_factor=(1.0, 1.0))], rescale=False)
+from mmdet.structures import DetDataSample
+sample = DetDataSample(metainfo=dict(img_shape=(64, 64), scale_factor=(1.0, 1.0)))
+results = head.predict(feats, [sample], rescale=False)
 print('PREDICTED', len(results[0].bboxes))
 """
 
@@ -141,7 +107,7 @@ DIST_SCRIPT = """
 import sys
 sys.path[:0] = [{repo!r}, {here!r}]
 {patch}
-from test_compat import make_runner
+from toy_runner import make_runner
 runner = make_runner({work_dir!r}, max_epochs=1, resume=False, launcher='pytorch')
 runner.train()
 print('TRAINED', runner.epoch)
