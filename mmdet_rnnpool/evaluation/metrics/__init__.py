@@ -1,0 +1,3 @@
+from .wider_face_metric import WIDERFaceMetric
+
+__all__ = ['WIDERFaceMetric']
