@@ -1,0 +1,52 @@
+"""Data-anchor-sampling (Tang et al., "PyramidBox: A Context-assisted Single Shot Face
+Detector", ECCV 2018, https://arxiv.org/abs/1803.07737)."""
+from typing import Sequence, Tuple, Union
+
+import numpy as np
+from mmdet.registry import TRANSFORMS
+
+from .window_crop import BaseWindowCrop
+from .window_ops import Window, sample_anchor_window
+
+
+@TRANSFORMS.register_module()
+class DataAnchorSampling(BaseWindowCrop):
+    """Rescale the image so that a random face takes the size of a random anchor, then crop
+    ``crop_size`` around that face.
+
+    The target anchor index is drawn uniformly from ``0..min(last, nearest + 1)`` where
+    ``nearest`` is the anchor closest to the face size ``sqrt(w * h)``, and the target size
+    uniformly from ``[anchor / 2, anchor * 2]``. Only faces that are not ignored are chosen;
+    without one the whole image is used, padded to the output's aspect. See
+    :class:`BaseWindowCrop` for the keys and box rules.
+
+    Args:
+        crop_size (int | tuple[int, int]): Output ``(width, height)``. Defaults to 640.
+        anchor_sizes (Sequence[float]): The detector's anchor sizes. Defaults to
+            (16, 32, 64, 128, 256, 512), S3FD's.
+        pad_val (float | Sequence[float]): Fill value. Defaults to (104, 117, 123).
+        min_gt_size (float): Faces below this many output pixels become ignored.
+            Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 crop_size: Union[int, Tuple[int, int]] = 640,
+                 anchor_sizes: Sequence[float] = (16, 32, 64, 128, 256, 512),
+                 pad_val: Union[float, Sequence[float]] = (104, 117, 123),
+                 min_gt_size: float = 1.0) -> None:
+        super().__init__(crop_size=crop_size, pad_val=pad_val, min_gt_size=min_gt_size)
+        anchors = [float(a) for a in anchor_sizes]
+        if not anchors or min(anchors) <= 0 or anchors != sorted(anchors):
+            raise ValueError('DataAnchorSampling.anchor_sizes must be positive and ascending, '
+                             f'got {anchor_sizes!r}')
+        self.anchor_sizes = tuple(anchors)
+
+    def sample_window(self, img_w: int, img_h: int, boxes: np.ndarray,
+                      valid: np.ndarray) -> Window:
+        return sample_anchor_window(np.random, img_w, img_h, boxes, valid, self.crop_size,
+                                    self.anchor_sizes)
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(crop_size={self.crop_size}, '
+                f'anchor_sizes={self.anchor_sizes}, pad_val={self.pad_val}, '
+                f'min_gt_size={self.min_gt_size})')

@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+from mmdet.registry import TRANSFORMS
+from mmdet.structures.bbox import HorizontalBoxes
+
+from mmdet_rnnpool.datasets.transforms import DataAnchorSampling, ZoomInRandomCrop
+
+# Three faces drawn as bright squares of distinct brightness; the last one is ignored.
+BOXES = np.array([[40, 30, 80, 70], [200, 120, 230, 150], [120, 20, 150, 50]], np.float32)
+VALUES = (250, 200, 150)
+
+
+def _results(h=240, w=320, ignore=(False, False, True)):
+    img = np.full((h, w, 3), 20, np.uint8)
+    for (x1, y1, x2, y2), v in zip(BOXES.astype(int), VALUES):
+        img[y1:y2, x1:x2] = v
+    return dict(img=img, img_shape=(h, w), gt_bboxes=HorizontalBoxes(BOXES.copy()),
+                gt_bboxes_labels=np.arange(3, dtype=np.int64),
+                gt_ignore_flags=np.array(ignore))
+
+
+def _check_consistent(results, size):
+    img = results['img']
+    assert img.shape[:2] == (size[1], size[0]) and results['img_shape'] == img.shape[:2]
+    boxes = results['gt_bboxes'].numpy()
+    labels, ignore = results['gt_bboxes_labels'], results['gt_ignore_flags']
+    assert len(boxes) == len(labels) == len(ignore)
+    assert np.all(boxes[:, 0::2] >= 0) and np.all(boxes[:, 0::2] <= size[0])
+    assert np.all(boxes[:, 1::2] >= 0) and np.all(boxes[:, 1::2] <= size[1])
+    for box, label, ign in zip(boxes, labels, ignore):
+        # Labels travel with their boxes; the ignored face stays ignored.
+        if label == 2:
+            assert ign
+        x1, y1, x2, y2 = box
+        if x2 - x1 >= 4 and y2 - y1 >= 4:  # the pixels inside match the face drawn there
+            core = img[int(np.ceil(y1)) + 1:int(y2) - 1, int(np.ceil(x1)) + 1:int(x2) - 1]
+            assert abs(float(np.median(core[..., 0])) - VALUES[label]) < 20
+
+
+@pytest.mark.parametrize('transform_cfg', [
+    dict(type='ZoomInRandomCrop', crop_size=128),
+    dict(type='ZoomInRandomCrop', crop_size=(160, 120), min_scale=0.5),
+    dict(type='DataAnchorSampling', crop_size=128, anchor_sizes=(16, 32, 64)),
+    dict(type='DataAnchorSampling', crop_size=(160, 120)),
+])
+def test_crops_keep_boxes_consistent(transform_cfg):
+    transform = TRANSFORMS.build(transform_cfg)
+    size = transform.crop_size
+    kept_valid = 0
+    np.random.seed(0)
+    for _ in range(40):
+        results = transform(_results())
+        _check_consistent(results, size)
+        kept_valid += int((~results['gt_ignore_flags']).sum())
+    assert kept_valid >= 40  # every crop keeps at least one face that is not ignored
+
+
+@pytest.mark.parametrize('cls', [ZoomInRandomCrop, DataAnchorSampling])
+def test_deterministic_under_a_seed(cls):
+    transform = cls(crop_size=96)
+    outputs = []
+    for _ in range(2):
+        np.random.seed(7)
+        outputs.append([transform(_results()) for _ in range(5)])
+    for a, b in zip(*outputs):
+        np.testing.assert_array_equal(a['img'], b['img'])
+        np.testing.assert_array_equal(a['gt_bboxes'].numpy(), b['gt_bboxes'].numpy())
+
+
+def test_zoom_in_filters_by_centre():
+    # Every patch holds the centre of a face that is not ignored; the others may be cut.
+    np.random.seed(1)
+    transform = ZoomInRandomCrop(crop_size=64, min_scale=0.3, full_prob=0.0)
+    dropped = 0
+    for _ in range(20):
+        results = transform(_results())
+        labels = results['gt_bboxes_labels']
+        assert 0 in labels or 1 in labels
+        dropped += 3 - len(results['gt_bboxes_labels'])
+    assert dropped > 0  # small patches do cut faces away
+
+
+def test_tiny_faces_become_ignored_not_dropped():
+    transform = ZoomInRandomCrop(crop_size=32, min_scale=1.0, full_prob=1.0, min_gt_size=8)
+    results = transform(_results())  # 240-px square -> 32 px: 30-px faces become 4 px
+    assert len(results['gt_bboxes_labels']) >= 2
+    small = (results['gt_bboxes'].widths < 8).numpy()
+    assert np.all(results['gt_ignore_flags'][small])
+
+
+def test_without_boxes_and_float_images():
+    results = dict(img=np.random.rand(50, 70, 3).astype(np.float32), img_shape=(50, 70))
+    out = ZoomInRandomCrop(crop_size=40)(results)
+    assert out['img'].shape == (40, 40, 3) and out['img'].dtype == np.float32
+    assert 'gt_bboxes' not in out
+    gray = dict(img=np.zeros((30, 30, 1), np.uint8))
+    out = DataAnchorSampling(crop_size=40, pad_val=0)(dict(gray))
+    assert out['img'].shape == (40, 40, 1)
+    with pytest.raises(ValueError, match='pad_val has 3 values but the image has 1 channel'):
+        DataAnchorSampling(crop_size=40)(dict(gray))  # the BGR default does not fit grey
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError, match='crop_size must be a positive int'):
+        ZoomInRandomCrop(crop_size=(10, 0))
+    with pytest.raises(ValueError, match='min_scale must be in'):
+        ZoomInRandomCrop(min_scale=0)
+    with pytest.raises(ValueError, match='anchor_sizes must be positive and ascending'):
+        DataAnchorSampling(anchor_sizes=(32, 16))
+    with pytest.raises(ValueError, match='does not transform masks'):
+        ZoomInRandomCrop()(dict(img=np.zeros((8, 8, 3), np.uint8), gt_masks=object()))
+    results = _results()
+    results['gt_ignore_flags'] = np.zeros(2, bool)
+    with pytest.raises(ValueError, match='3 gt_bboxes but 2 gt_ignore_flags'):
+        ZoomInRandomCrop()(results)
+
+
+def test_flip_twice_is_identity():
+    flip = TRANSFORMS.build(dict(type='RandomFlip', prob=1.0))
+    results = _results()
+    original = results['img'].copy(), results['gt_bboxes'].numpy().copy()
+    once = flip(results)
+    assert not np.array_equal(once['img'], original[0])
+    np.testing.assert_array_equal(once['gt_ignore_flags'], [False, False, True])
+    twice = flip(once)
+    np.testing.assert_array_equal(twice['img'], original[0])
+    np.testing.assert_allclose(twice['gt_bboxes'].numpy(), original[1])
