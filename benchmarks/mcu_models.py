@@ -1,0 +1,95 @@
+"""Exports the paper's MCU face detectors and measures them on QEMU mps2-an386.
+
+For each config (default: Face-Quant 640x480 RGB and Face-M4 320x240 grey) this runs
+``tools/deployment/export_mcu.py`` (a checkpoint is made from the config's initial weights unless
+one is given), which builds the C project for the host and the Cortex-M4, checks host ==
+integer reference == QEMU, and measures flash, static RAM, stack, peak RAM and instructions.
+Prints a Markdown table (paper: Face-Quant 225 KB peak RAM, Face-M4 188 KB; ~25 M4 cycles per
+MAdd for the M4 model).
+
+Usage:
+    python benchmarks/mcu_models.py [--images DIR] [--checkpoint-quant P] [--checkpoint-m4 P]
+"""
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / 'tools' / 'deployment'))
+
+MODELS = [
+    ('Face-Quant', 'configs/rnnpool_face/rnnpool-face-quant_1xb32-300e_widerface.py', (480, 640),
+     3),
+    ('Face-M4', 'configs/rnnpool_face/rnnpool-face-m4_1xb32-300e_widerface-qvga-gray.py',
+     (240, 320), 1),
+]
+
+
+def synthetic_images(folder: Path, size, channels, n=4, seed=0):
+    """Smooth random images (blocks of colour) as PPM / PGM files."""
+    from mcu_export.build import write_pnm
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        small = rng.integers(0, 256, (size[0] // 16, size[1] // 16, channels))
+        write_pnm(folder / f'synthetic_{i}.{"ppm" if channels == 3 else "pgm"}',
+                  np.kron(small, np.ones((16, 16, 1))).astype(np.uint8))
+    return folder
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--images', help='calibration / test images (default: synthetic)')
+    parser.add_argument('--checkpoint-quant', help='Face-Quant checkpoint')
+    parser.add_argument('--checkpoint-m4', help='Face-M4 checkpoint')
+    parser.add_argument('--out', default=None, help='keep the projects here')
+    args = parser.parse_args()
+    import torch
+    import export_mcu
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.out or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for (name, config, size, channels), ckpt in zip(MODELS,
+                                                        (args.checkpoint_quant,
+                                                         args.checkpoint_m4)):
+            if ckpt is None:
+                from mmengine.config import Config
+                from mmdet.registry import MODELS as REG
+                import mmdet_rnnpool.models  # noqa: F401
+                import mmdet_rnnpool.ops  # noqa: F401
+                from mmdet.utils import register_all_modules
+                register_all_modules()
+                torch.manual_seed(0)
+                model = REG.build(Config.fromfile(str(ROOT / config)).model)
+                ckpt = work / f'{name}_init.pth'
+                torch.save({'state_dict': model.state_dict()}, ckpt)
+            images = args.images or str(synthetic_images(work / f'{name}_images', size, channels))
+            out = work / name
+            rc = export_mcu.main([str(ROOT / config), str(ckpt), '--out', str(out),
+                                  '--calib-images', images, '--input-size', str(size[0]),
+                                  str(size[1]), '--channels', str(channels)])
+            report = json.loads((out / 'report.json').read_text())
+            report['rc'] = rc
+            rows.append((name, report))
+    print('| model | input | flash KB | static RAM KB | stack B | peak RAM KB | MAdds M | '
+          'QEMU instr / image M | instr / MAdd | host ms | host==ref | QEMU==host |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+    for name, r in rows:
+        def kb(v):
+            return 'n/a' if v is None else f'{v / 1024:.1f}'
+        instr = r['instructions']
+        print(f'| {name} | {r["input"]} | {kb(r["flash_bytes"])} | {kb(r["static_ram_bytes"])} | '
+              f'{r["stack_bytes"]} | {kb(r["peak_ram_bytes"])} | {r["madds"] / 1e6:.1f} | '
+              f'{"n/a" if instr is None else f"{instr / 1e6:.1f}"} | '
+              f'{r["instructions_per_madd"]} | {r["host_ms_per_image"]} | '
+              f'{r["host_matches_reference"]} | {r["qemu_matches_host"]} |')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,201 @@
+"""RNNPool on the Cortex-M4: fixed point (the runtime's kernel) vs float on the FPU, in QEMU.
+
+Builds one bare-metal program for QEMU mps2-an386 that runs RNNPool over a few 8x8 patches
+with (a) ``rp_rnnpool_s8_patch`` (int8 weights, int16 Q14 state, integer quantSigmoid /
+quantTanh) and (b) a float32 FastGRNN written here for the comparison (same maths, weights
+dequantised to float, hard-float FPU, the same piecewise-linear nonlinearities), and prints
+QEMU instructions per patch (``-icount shift=0``, FPGAIO counter x 40). QEMU counts
+instructions, not cycles: an M4 cycle estimate is instructions x CPI (about 1.2-1.6).
+
+Usage: python benchmarks/mcu_rnnpool.py
+"""
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mcu_export.cemit import c_array, emit_rnnpool  # noqa: E402
+from mcu_export.codegen import RUNTIME_DIR, TEMPLATE_DIR  # noqa: E402
+from mcu_export.ctest import arm_toolchain_missing  # noqa: E402
+from mcu_export.random_model import random_rnnpool  # noqa: E402
+
+N_PATCHES = 16
+
+FLOAT_KERNEL = r"""
+typedef struct { int in, hid; const float *w, *u, *bg, *bu; float zeta, nu; } fcell;
+static float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+static void fstep(const fcell *c, const float *x, const float *h, float *hn)
+{
+    for (int i = 0; i < c->hid; i++) {
+        float a = 0.0f;
+        for (int j = 0; j < c->in; j++) a += c->w[i * c->in + j] * x[j];
+        for (int j = 0; j < c->hid; j++) a += c->u[i * c->hid + j] * h[j];
+        float z = clampf((a + c->bg[i]) * 0.5f + 0.5f, 0.0f, 1.0f);
+        float ht = clampf(a + c->bu[i], -1.0f, 1.0f);
+        hn[i] = z * h[i] + (c->zeta * (1.0f - z) + c->nu) * ht;
+    }
+}
+static void fseq(const fcell *c, const float *xs, int stride, int len, int rev, float *h, float *t)
+{
+    for (int i = 0; i < c->hid; i++) h[i] = 0.0f;
+    for (int s = 0; s < len; s++) {
+        fstep(c, xs + (rev ? len - 1 - s : s) * stride, h, t);
+        for (int i = 0; i < c->hid; i++) h[i] = t[i];
+    }
+}
+static float f_rows[8 * 64], f_cols[8 * 64], f_xs[8 * 64], f_h[64], f_t[64];
+static void float_patch(const fcell *c1, const fcell *c2, const int8_t *img, int w, int ch,
+                        int col0, float in_scale, int zp, int8_t *out, float out_scale, int ozp)
+{
+    for (int r = 0; r < 8; r++) {
+        for (int t = 0; t < 8; t++)
+            for (int k = 0; k < ch; k++)
+                f_xs[t * ch + k] = in_scale * (float)(img[(r * w + col0 + t) * ch + k] - zp);
+        fseq(c1, f_xs, ch, 8, 0, f_rows + r * c1->hid, f_t);
+    }
+    for (int q = 0; q < 8; q++) {
+        for (int t = 0; t < 8; t++)
+            for (int k = 0; k < ch; k++)
+                f_xs[t * ch + k] = in_scale * (float)(img[(t * w + col0 + q) * ch + k] - zp);
+        fseq(c1, f_xs, ch, 8, 0, f_cols + q * c1->hid, f_t);
+    }
+    for (int s = 0; s < 4; s++) {
+        fseq(c2, s < 2 ? f_rows : f_cols, c1->hid, 8, s & 1, f_h, f_t);
+        for (int i = 0; i < c2->hid; i++) {
+            float v = f_h[i] / out_scale;
+            int q = (int)(v + (v >= 0 ? 0.5f : -0.5f)) + ozp;
+            out[s * c2->hid + i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
+        }
+    }
+}
+"""
+
+MAIN = r"""
+static int32_t sh_call(int32_t op, void *arg)
+{
+    register int32_t r0 __asm__("r0") = op;
+    register void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+static void put_u32(const char *label, uint32_t v)
+{
+    char buf[64];
+    int n = 0;
+    while (*label) buf[n++] = *label++;
+    char tmp[12];
+    int k = 0;
+    do { tmp[k++] = (char)('0' + v % 10u); v /= 10u; } while (v);
+    while (k) buf[n++] = tmp[--k];
+    buf[n++] = '\n';
+    buf[n] = 0;
+    (void)sh_call(0x04, buf);
+}
+#define COUNTER (*(volatile uint32_t *)0x40028018u)
+static uint32_t scratch[1024];
+static int8_t out[64];
+volatile int8_t sink;
+int main(void)
+{
+    const int8_t *rows[8];
+    uint32_t t0 = COUNTER;
+    for (int p = 0; p < NP; p++) {
+        for (int r = 0; r < 8; r++) rows[r] = img + r * IMG_W * CH;
+        const int col0 = p % (IMG_W - 7);
+        if (rp_rnnpool_s8_patch(&pool, scratch, sizeof scratch, rows, col0, out) != RP_OK)
+            return 1;
+        sink = out[0];
+    }
+    uint32_t t1 = COUNTER;
+    for (int p = 0; p < NP; p++) {
+        float_patch(&fc1, &fc2, img, IMG_W, CH, p % (IMG_W - 7), IN_SCALE, IN_ZP, out,
+                    OUT_SCALE, OUT_ZP);
+        sink = out[0];
+    }
+    uint32_t t2 = COUNTER;
+    put_u32("fixed ", (t1 - t0) * 40u / NP);
+    put_u32("float ", (t2 - t1) * 40u / NP);
+    /* the two compute the same maths: outputs of patch 0 agree within a few int8 steps */
+    int8_t a[64], b[64];
+    uint32_t maxdiff = 0;
+    for (int r = 0; r < 8; r++) rows[r] = img + r * IMG_W * CH;
+    if (rp_rnnpool_s8_patch(&pool, scratch, sizeof scratch, rows, 0, a) != RP_OK) return 1;
+    float_patch(&fc1, &fc2, img, IMG_W, CH, 0, IN_SCALE, IN_ZP, b, OUT_SCALE, OUT_ZP);
+    for (int i = 0; i < 4 * pool.rnn2.hidden_size; i++) {
+        uint32_t d = (uint32_t)(a[i] > b[i] ? a[i] - b[i] : b[i] - a[i]);
+        maxdiff = d > maxdiff ? d : maxdiff;
+    }
+    put_u32("maxdiff ", maxdiff);
+    return 0;
+}
+"""
+
+
+def float_cell(name, cell, in_scale):
+    """C source of a float copy of a fixed-point cell (dequantised weights)."""
+    w = cell.w * (cell.w_multiplier / 2.0**cell.w_rshift)[:, None] / (in_scale * 16384)
+    u = cell.u * (cell.u_multiplier / 2.0**cell.u_rshift)[:, None]
+    lines = []
+    for key, arr in (('w', w), ('u', u), ('bg', cell.bias_gate / 16384),
+                     ('bu', cell.bias_update / 16384)):
+        vals = ', '.join(f'{v:.8e}f' for v in np.ravel(arr))
+        lines.append(f'static const float {name}_{key}[] = {{{vals}}};')
+    lines.append(f'static const fcell {name} = {{{cell.input_size}, {cell.hidden_size}, '
+                 f'{name}_w, {name}_u, {name}_bg, {name}_bu, {cell.zeta_q14 / 16384:.8e}f, '
+                 f'{cell.nu_q14 / 16384:.8e}f}};')
+    return lines
+
+
+def measure(channels, h1, h2, work):
+    rng = np.random.default_rng(0)
+    img_w = 16
+    layer = random_rnnpool(rng, 'pool', (8, img_w, channels), h1, h2, (8, 8), (4, 4))
+    in_scale = 0.05 / 64  # random_rnnpool's RNN1 scale: (q - zp) * 64 steps of 0.05 / 64
+    lines, _ = emit_rnnpool(layer, 'pool')
+    img = rng.integers(-128, 128, (8, img_w, channels)).astype(np.int8)
+    src = ['#include <stdint.h>', '#include "rp_nn.h"', f'#define NP {N_PATCHES}',
+           f'#define IMG_W {img_w}', f'#define CH {channels}', f'#define IN_SCALE {in_scale * 64}f',
+           f'#define IN_ZP {-layer.input_offset}', '#define OUT_SCALE 0.01f',
+           f'#define OUT_ZP {layer.output_offset}'] + lines + c_array('img', img, np.int8)
+    src += [FLOAT_KERNEL] + float_cell('fc1', layer.rnn1, in_scale) + float_cell(
+        'fc2', layer.rnn2, 1.0 / 16384) + [MAIN]
+    main = work / 'bench.c'
+    main.write_text('\n'.join(src))
+    elf = work / 'bench.elf'
+    flags = ['-std=c99', '-O2', '-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard',
+             '-mfpu=fpv4-sp-d16', '-ffp-contract=off', f'-I{RUNTIME_DIR}']
+    subprocess.run(['arm-none-eabi-gcc', *flags, str(main), *map(str, RUNTIME_DIR.glob('*.c')),
+                    str(TEMPLATE_DIR / 'startup_m4.S'), '-nostartfiles', '--specs=nano.specs',
+                    '-T', str(TEMPLATE_DIR / 'mps2_an386.ld'), '-o', str(elf)], check=True)
+    proc = subprocess.run(['qemu-system-arm', '-M', 'mps2-an386', '-cpu', 'cortex-m4',
+                           '-nographic', '-monitor', 'none', '-serial', 'none', '-icount',
+                           'shift=0', '-chardev', 'stdio,id=semi', '-semihosting-config',
+                           'enable=on,target=native,chardev=semi', '-kernel', str(elf)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    vals = dict(line.split() for line in proc.stdout.splitlines())
+    madds = layer.madds // (layer.out_shape[0] * layer.out_shape[1])
+    return int(vals['fixed']), int(vals['float']), madds, int(vals['maxdiff'])
+
+
+def main():
+    reason = arm_toolchain_missing()
+    if reason:
+        print(reason)
+        return 1
+    print('| patch 8x8 | C | h1 | h2 | MAdds/patch | fixed instr/patch | float instr/patch | '
+          'fixed instr/MAdd | float instr/MAdd | max out diff (int8 steps) |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (c, h1, h2) in (('Face-Quant', (4, 8, 8)), ('Face-M4', (4, 16, 16))):
+            fixed, flt, madds, diff = measure(c, h1, h2, Path(tmp))
+            print(f'| {name} | {c} | {h1} | {h2} | {madds} | {fixed} | {flt} | '
+                  f'{fixed / madds:.2f} | {flt / madds:.2f} | {diff} |')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,43 @@
+/*
+ * rp_internal.h - helpers shared by the runtime's kernels (not part of the public API).
+ */
+#ifndef RP_INTERNAL_H
+#define RP_INTERNAL_H
+
+#include "rp_types.h"
+
+/* Round-half-up fixed-point scaling: (acc * mult + 2^(rshift-1)) >> rshift, saturated to int32.
+ * The 64-bit product cannot overflow (|acc| < 2^31, mult < 2^31); >> on a negative int64 is an
+ * arithmetic shift on every compiler this runtime targets (gcc, clang, arm-none-eabi-gcc).
+ * Fast path, bit-identical: (p + 2^(r-1)) >> r == ((p >> (r-1)) + 1) >> 1, and for r >= 33 the
+ * inner shift only needs the high word of p (|hi| < 2^30, so nothing saturates); a 32-bit
+ * Cortex-M4 then does one SMULL and two 32-bit shifts instead of 64-bit shift sequences. */
+static inline int32_t rp_requantize(int32_t acc, int32_t mult, int32_t rshift)
+{
+    const int64_t prod = (int64_t)acc * (int64_t)mult;
+    if (rshift >= 33) {
+        const int32_t hi = (int32_t)(prod >> 32);
+        return ((hi >> (rshift - 33)) + 1) >> 1;
+    }
+    const int64_t res = (prod + ((int64_t)1 << (rshift - 1))) >> rshift;
+    if (res > INT32_MAX) {
+        return INT32_MAX;
+    }
+    if (res < INT32_MIN) {
+        return INT32_MIN;
+    }
+    return (int32_t)res;
+}
+
+static inline int32_t rp_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+#define RP_ALIGN4(n) (((n) + 3u) & ~(size_t)3u)
+
+/* Row kernels shared by the whole-map kernels, the MBConv block and the streamed front-end. */
+rp_status rp_pwconv_s8_pixels(const rp_conv_layer *layer, const int8_t *in, int32_t n_pixels,
+                              int8_t *out);
+
+#endif /* RP_INTERNAL_H */

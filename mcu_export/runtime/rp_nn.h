@@ -1,0 +1,166 @@
+/*
+ * rp_nn.h - public API of the RNNPool Cortex-M4 runtime (mcu_export).
+ *
+ * C99, fixed-width types, no malloc, no stdio. Every function returns rp_status (RP_OK = 0).
+ * Kernels that need scratch memory take a caller-owned buffer, have a *_get_buffer_size()
+ * twin, and return RP_ARG_ERROR for a NULL or too-small buffer. Maps are int8 HWC.
+ * The bit-exact specification of every kernel is mcu_export/reference.py.
+ */
+#ifndef RP_NN_H
+#define RP_NN_H
+
+#include "rp_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @brief Regular convolution, one output row.
+ * @param[in]  layer   Convolution (weights [C_OUT, KH, KW, C_IN]).
+ * @param[in]  rows    layer->kernel_h pointers to input rows [W_IN, C_IN]; NULL = padding row.
+ * @param[out] out_row Output row [W_OUT, C_OUT].
+ * @return RP_OK, RP_ARG_ERROR (NULL argument, kernel larger than RP_MAX_KERNEL).
+ */
+rp_status rp_conv_s8_row(const rp_conv_layer *layer, const int8_t *const *rows, int8_t *out_row);
+
+/**
+ * @brief Regular convolution of a whole map.
+ * @param[in]  layer Convolution.
+ * @param[in]  in    Input [H_IN, W_IN, C_IN].
+ * @param[out] out   Output [H_OUT, W_OUT, C_OUT].
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_conv_s8(const rp_conv_layer *layer, const int8_t *in, int8_t *out);
+
+/**
+ * @brief Depthwise convolution (channel multiplier 1), one output row.
+ * @param[in]  layer   Convolution (weights [KH, KW, C]).
+ * @param[in]  rows    layer->kernel_h input row pointers; NULL = padding row.
+ * @param[out] out_row Output row [W_OUT, C].
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_dwconv_s8_row(const rp_conv_layer *layer, const int8_t *const *rows, int8_t *out_row);
+
+/** @brief Depthwise convolution of a whole map. @return RP_OK, RP_ARG_ERROR. */
+rp_status rp_dwconv_s8(const rp_conv_layer *layer, const int8_t *in, int8_t *out);
+
+/**
+ * @brief 1x1 convolution, stride 1, no padding (weights [C_OUT, C_IN]), whole map.
+ * @return RP_OK, RP_ARG_ERROR (NULL argument or not a 1x1/stride-1/unpadded layer).
+ */
+rp_status rp_pwconv_s8(const rp_conv_layer *layer, const int8_t *in, int8_t *out);
+
+/**
+ * @brief Element-wise add with requantisation: out = clamp(q(a) + q(b)).
+ * @param[in]  layer Add parameters.
+ * @param[in]  a, b  Inputs [n].
+ * @param[in]  n     Number of elements.
+ * @param[out] out   Output [n] (may alias a or b).
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_add_s8(const rp_add_layer *layer, const int8_t *a, const int8_t *b, int32_t n,
+                    int8_t *out);
+
+/**
+ * @brief L2 normalisation over channels with a per-channel scale, integer arithmetic.
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_l2norm_s8(const rp_l2norm_layer *layer, const int8_t *in, int8_t *out);
+
+/** @brief Scratch bytes rp_mbconv_s8() needs. */
+size_t rp_mbconv_get_buffer_size(const rp_mbconv_layer *layer);
+
+/**
+ * @brief Inverted residual block computed row by row; only kernel_h expanded rows exist.
+ * @param[in]  layer Block.
+ * @param[in]  buf   Scratch of rp_mbconv_get_buffer_size() bytes, 4-byte aligned.
+ * @param[in]  size  Its size in bytes.
+ * @param[in]  in    Input map.
+ * @param[out] out   Output map (must not overlap in).
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_mbconv_s8(const rp_mbconv_layer *layer, void *buf, size_t size, const int8_t *in,
+                       int8_t *out);
+
+/** @brief Scratch bytes rp_rnnpool_s8_patch() / _row() / rp_rnnpool_s8() need. */
+size_t rp_rnnpool_get_buffer_size(const rp_rnnpool_layer *layer);
+
+/**
+ * @brief RNNPool (FastGRNN, fixed point) over one patch.
+ * @param[in]  layer RNNPool layer.
+ * @param[in]  buf   Scratch of rp_rnnpool_get_buffer_size() bytes, 2-byte aligned.
+ * @param[in]  size  Its size in bytes.
+ * @param[in]  rows  layer->patch_h pointers to input rows [W_IN, C_IN].
+ * @param[in]  col0  First column of the patch.
+ * @param[out] out   4 * rnn2.hidden_size int8 values:
+ *                   [rows forward, rows backward, columns forward, columns backward].
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_rnnpool_s8_patch(const rp_rnnpool_layer *layer, void *buf, size_t size,
+                              const int8_t *const *rows, int32_t col0, int8_t *out);
+
+/** @brief RNNPool over every patch of one output row. @return RP_OK, RP_ARG_ERROR. */
+rp_status rp_rnnpool_s8_row(const rp_rnnpool_layer *layer, void *buf, size_t size,
+                            const int8_t *const *rows, int8_t *out_row);
+
+/** @brief RNNPool over a whole map. @return RP_OK, RP_ARG_ERROR. */
+rp_status rp_rnnpool_s8(const rp_rnnpool_layer *layer, void *buf, size_t size, const int8_t *in,
+                        int8_t *out);
+
+/** @brief Scratch bytes rp_stream_run() needs (row rings, head rows, RNNPool scratch). */
+size_t rp_stream_get_buffer_size(const rp_stream *stream);
+
+/**
+ * @brief Runs the streamed front-end: pulls image rows through read_rows (one per call, in
+ *        order), pushes each through the stage DAG, writes the output stage's map (with
+ *        replicate padding) to out and decodes head stages into detect; the image is never
+ *        whole in RAM.
+ * @param[in]  stream    Front-end description.
+ * @param[in]  buf       Scratch of rp_stream_get_buffer_size() bytes, 4-byte aligned.
+ * @param[in]  size      Its size in bytes.
+ * @param[in]  read_rows Row reader.
+ * @param[in]  user      Passed to read_rows.
+ * @param[in,out] detect Candidate list for head stages (NULL if there are none).
+ * @param[out] out       [H_OUT + pad_bottom, W_OUT + pad_right, C_OUT].
+ * @return RP_OK, RP_ARG_ERROR, RP_NO_IMPL (more than 8 stages), RP_IO_ERROR.
+ */
+rp_status rp_stream_run(const rp_stream *stream, void *buf, size_t size, rp_read_rows_fn read_rows,
+                        void *user, rp_detect_ctx *detect, int8_t *out);
+
+/**
+ * @brief Starts detection post-processing with caller-owned candidate storage.
+ * @param[out] ctx       Context.
+ * @param[in]  cand      Candidate storage [cap].
+ * @param[in]  cap       Bounded candidate list size (pre-NMS top-K).
+ * @param[in]  score_thr Q15 score threshold.
+ * @param[in]  img_w, img_h Image size in pixels (boxes are clipped to it, at most 2047).
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_detect_init(rp_detect_ctx *ctx, rp_detection *cand, int32_t cap, int32_t score_thr,
+                         int32_t img_w, int32_t img_h);
+
+/**
+ * @brief Decodes rows [row0, row0 + nrows) of one level's head maps into the candidate list.
+ * @param[in] loc  [nrows, W, 4] box deltas (dx, dy, dw, dh).
+ * @param[in] conf [nrows, W, num_logits] logits.
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_detect_add_rows(rp_detect_ctx *ctx, const rp_detect_level *level, int32_t level_index,
+                             const int8_t *loc, const int8_t *conf, int32_t row0, int32_t nrows);
+
+/**
+ * @brief Greedy NMS over the candidates (IoU > iou_thr suppresses) and top-K output.
+ * @param[in]  iou_thr Q15 IoU threshold.
+ * @param[out] out     Detections [max_out], best first.
+ * @param[out] n_out   Number written.
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_detect_finish(rp_detect_ctx *ctx, int32_t iou_thr, rp_detection *out, int32_t max_out,
+                           int32_t *n_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RP_NN_H */

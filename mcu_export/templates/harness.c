@@ -1,0 +1,380 @@
+/*
+ * harness.c - plays the camera for the generated model (host build and QEMU mps2-an386).
+ *
+ * Usage: harness IMAGE [DUMP]
+ *   IMAGE  binary PGM (P5) or PPM (P6), maxval 255, exactly the model's input size; a PPM is
+ *          converted to grey ((77 R + 150 G + 29 B + 128) >> 8) for a 1-channel model and a
+ *          PGM replicated for a 3-channel one. Rows are read from the file one at a time,
+ *          as the model asks for them: the image never sits whole in RAM.
+ *   DUMP   optional file receiving every tensor the model reports (raw int8, in order) and
+ *          then the detections (int32 LE: n, then x1 y1 x2 y2 score label level each).
+ * Prints the tensors' FNV-1a checksums and the detections (boxes in 1/16 pixel, scores in
+ * 1/32767); on the M4 also the instructions of rp_model_run (QEMU -icount shift=0: FPGAIO
+ * counter ticks x 40) and the stack high-water mark. The M4 build talks to the host through
+ * raw semihosting (bkpt 0xAB) only: no newlib stdio, no malloc.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+#if defined(RP_SEMIHOSTING)
+/* ---- raw semihosting ---- */
+static int32_t sh_call(int32_t op, void *arg)
+{
+    register int32_t r0 __asm__("r0") = op;
+    register void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+static size_t str_len(const char *s)
+{
+    size_t n = 0;
+    while (s[n] != '\0') {
+        n++;
+    }
+    return n;
+}
+static int32_t io_open(const char *path, int write)
+{
+    uint32_t block[3] = {(uint32_t)(uintptr_t)path, write ? 5u : 1u, (uint32_t)str_len(path)};
+    return sh_call(0x01, block);
+}
+static int32_t io_read(int32_t fd, void *buf, int32_t n)
+{
+    uint32_t block[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)buf, (uint32_t)n};
+    return n - sh_call(0x06, block); /* SYS_READ returns the bytes NOT read */
+}
+static int32_t io_write(int32_t fd, const void *buf, int32_t n)
+{
+    uint32_t block[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)buf, (uint32_t)n};
+    return n - sh_call(0x05, block);
+}
+static void io_close(int32_t fd)
+{
+    uint32_t block[1] = {(uint32_t)fd};
+    (void)sh_call(0x02, block);
+}
+static void out_str(const char *s)
+{
+    (void)sh_call(0x04, (void *)(uintptr_t)s); /* SYS_WRITE0 */
+}
+#define FPGAIO_COUNTER (*(volatile uint32_t *)0x40028018u)
+extern uint32_t __stack_limit[];
+extern uint32_t __stack_top[];
+#else
+/* ---- host: the same operations on stdio ---- */
+#include <stdio.h>
+static FILE *files[8];
+static int32_t io_open(const char *path, int write)
+{
+    for (int32_t i = 0; i < 8; i++) {
+        if (files[i] == NULL) {
+            files[i] = fopen(path, write ? "wb" : "rb");
+            return files[i] != NULL ? i : -1;
+        }
+    }
+    return -1;
+}
+static int32_t io_read(int32_t fd, void *buf, int32_t n)
+{
+    return (int32_t)fread(buf, 1, (size_t)n, files[fd]);
+}
+static int32_t io_write(int32_t fd, const void *buf, int32_t n)
+{
+    return (int32_t)fwrite(buf, 1, (size_t)n, files[fd]);
+}
+static void io_close(int32_t fd)
+{
+    fclose(files[fd]);
+    files[fd] = NULL;
+}
+static void out_str(const char *s)
+{
+    fputs(s, stdout);
+}
+#endif
+
+/* ---- text output without printf ---- */
+static char line[160];
+static size_t line_len;
+
+static void put_s(const char *s)
+{
+    while (*s != '\0' && line_len + 1 < sizeof line) {
+        line[line_len++] = *s++;
+    }
+}
+static void put_i(int64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1u : (uint64_t)v;
+    if (v < 0) {
+        put_s("-");
+    }
+    do {
+        tmp[n++] = (char)('0' + (int)(u % 10u));
+        u /= 10u;
+    } while (u != 0);
+    while (n > 0 && line_len + 1 < sizeof line) {
+        line[line_len++] = tmp[--n];
+    }
+}
+static void put_x(uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    put_s("0x");
+    for (int k = 28; k >= 0; k -= 4) {
+        line[line_len++] = digits[(v >> k) & 0xFu];
+    }
+}
+static void flush_line(void)
+{
+    line[line_len++] = '\n';
+    line[line_len] = '\0';
+    out_str(line);
+    line_len = 0;
+}
+static int fail(const char *msg)
+{
+    put_s("error: ");
+    put_s(msg);
+    flush_line();
+    return 1;
+}
+
+/* ---- the camera: a PGM/PPM read row by row ---- */
+typedef struct {
+    int32_t fd;
+    int32_t file_c;
+} camera;
+
+static uint8_t row_buf[RP_MODEL_IMAGE_W * 3];
+
+static int read_byte(int32_t fd, uint8_t *b)
+{
+    return io_read(fd, b, 1) == 1 ? 0 : -1;
+}
+
+/* Parses "P5|P6 <ws> W <ws> H <ws> 255 <one ws>" (comments allowed); returns channels or -1. */
+static int32_t read_header(int32_t fd, int32_t *w, int32_t *h)
+{
+    uint8_t b0, b1, c;
+    int32_t vals[3];
+    if (read_byte(fd, &b0) || read_byte(fd, &b1) || b0 != 'P' || (b1 != '5' && b1 != '6')) {
+        return -1;
+    }
+    if (read_byte(fd, &c)) {
+        return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        while (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '#') {
+            if (c == '#') {
+                while (c != '\n') {
+                    if (read_byte(fd, &c)) {
+                        return -1;
+                    }
+                }
+            }
+            if (read_byte(fd, &c)) {
+                return -1;
+            }
+        }
+        if (c < '0' || c > '9') {
+            return -1;
+        }
+        vals[i] = 0;
+        while (c >= '0' && c <= '9') {
+            vals[i] = vals[i] * 10 + (c - '0');
+            if (vals[i] > 100000 || read_byte(fd, &c)) {
+                return -1;
+            }
+        }
+    }
+    *w = vals[0];
+    *h = vals[1];
+    return vals[2] == 255 ? (b1 == '5' ? 1 : 3) : -1;
+}
+
+static int read_rows(void *user, uint8_t *dst, int32_t row0, int32_t nrows)
+{
+    camera *cam = (camera *)user;
+    (void)row0; /* rows are requested in order: the file is read sequentially */
+    for (int32_t r = 0; r < nrows; r++) {
+        uint8_t *out = dst + (size_t)r * RP_MODEL_IMAGE_W * RP_MODEL_IMAGE_C;
+        const int32_t n = RP_MODEL_IMAGE_W * cam->file_c;
+        if (cam->file_c == RP_MODEL_IMAGE_C) {
+            if (io_read(cam->fd, out, n) != n) {
+                return -1;
+            }
+            continue;
+        }
+        if (io_read(cam->fd, row_buf, n) != n) {
+            return -1;
+        }
+        for (int32_t x = 0; x < RP_MODEL_IMAGE_W; x++) {
+            if (cam->file_c == 3) { /* RGB -> grey */
+                const uint8_t *p = row_buf + 3 * x;
+                out[x] = (uint8_t)((77u * p[0] + 150u * p[1] + 29u * p[2] + 128u) >> 8);
+            } else { /* grey -> RGB */
+                out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = row_buf[x];
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- tensor hook: checksums and the dump ---- */
+static int32_t dump_fd = -1;
+
+static void tensor_hook(void *user, int32_t id, const int8_t *data, int32_t size)
+{
+    uint32_t hash = 2166136261u;
+    (void)user;
+    for (int32_t i = 0; i < size; i++) {
+        hash = (hash ^ (uint8_t)data[i]) * 16777619u;
+    }
+    put_s("tensor ");
+    put_s(rp_model_tensor_names[id]);
+    put_s(" bytes ");
+    put_i(size);
+    put_s(" fnv1a ");
+    put_x(hash);
+    flush_line();
+    if (dump_fd >= 0) {
+        (void)io_write(dump_fd, data, size);
+    }
+}
+
+static void dump_i32(int32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    if (dump_fd >= 0) {
+        (void)io_write(dump_fd, b, 4);
+    }
+}
+
+static rp_model_ctx ctx;
+static uint8_t arena[RP_MODEL_ARENA_BYTES] __attribute__((aligned(16)));
+static rp_detection dets[RP_MODEL_MAX_DETS];
+
+static int run(const char *image_path, const char *dump_path)
+{
+    camera cam;
+    int32_t w, h, n = 0;
+    cam.fd = io_open(image_path, 0);
+    if (cam.fd < 0) {
+        return fail("cannot open the image");
+    }
+    cam.file_c = read_header(cam.fd, &w, &h);
+    if (cam.file_c < 0) {
+        return fail("not a binary PGM (P5) / PPM (P6) with maxval 255");
+    }
+    if (w != RP_MODEL_IMAGE_W || h != RP_MODEL_IMAGE_H) {
+        put_s("error: image is ");
+        put_i(w);
+        put_s("x");
+        put_i(h);
+        put_s(", the model takes ");
+        put_i(RP_MODEL_IMAGE_W);
+        put_s("x");
+        put_i(RP_MODEL_IMAGE_H);
+        flush_line();
+        return 1;
+    }
+    if (dump_path != NULL) {
+        dump_fd = io_open(dump_path, 1);
+        if (dump_fd < 0) {
+            return fail("cannot open the dump file");
+        }
+    }
+    rp_status st = rp_model_init(&ctx, arena, sizeof arena);
+    if (st != RP_OK) {
+        return fail("rp_model_init failed");
+    }
+    rp_model_set_tensor_hook(&ctx, tensor_hook, NULL);
+#if defined(RP_SEMIHOSTING)
+    const uint32_t t0 = FPGAIO_COUNTER;
+#endif
+    st = rp_model_run(&ctx, read_rows, &cam, dets, RP_MODEL_MAX_DETS, &n);
+#if defined(RP_SEMIHOSTING)
+    const uint32_t ticks = FPGAIO_COUNTER - t0;
+#endif
+    io_close(cam.fd);
+    put_s("status ");
+    put_i(st);
+    flush_line();
+    if (st != RP_OK) {
+        return 1;
+    }
+    put_s("detections ");
+    put_i(n);
+    flush_line();
+    dump_i32(n);
+    for (int32_t i = 0; i < n; i++) {
+        const rp_detection *d = &dets[i];
+        const int32_t v[7] = {d->x1, d->y1, d->x2, d->y2, d->score, d->label, d->level};
+        put_s("det ");
+        for (int k = 0; k < 7; k++) {
+            put_i(v[k]);
+            put_s(k < 6 ? " " : "");
+            dump_i32(v[k]);
+        }
+        flush_line();
+    }
+    if (dump_fd >= 0) {
+        io_close(dump_fd);
+    }
+#if defined(RP_SEMIHOSTING)
+    put_s("instructions ");
+    put_i((int64_t)ticks * 40);
+    flush_line();
+    const uint32_t *p = __stack_limit;
+    while (p < __stack_top && *p == 0xDEADBEEFu) {
+        p++;
+    }
+    put_s("stack_bytes ");
+    put_i((int64_t)((uintptr_t)__stack_top - (uintptr_t)p));
+    flush_line();
+#endif
+    return 0;
+}
+
+#if defined(RP_SEMIHOSTING)
+int main(void)
+{
+    static char cmdline[256];
+    char *args[4] = {NULL, NULL, NULL, NULL};
+    int32_t nargs = 0;
+    uint32_t block[2] = {(uint32_t)(uintptr_t)cmdline, sizeof cmdline - 1};
+    if (sh_call(0x15, block) != 0) { /* SYS_GET_CMDLINE: "prog IMAGE [DUMP]" */
+        return fail("no command line (run QEMU with -semihosting-config ...,arg=...)");
+    }
+    cmdline[block[1] < sizeof cmdline ? block[1] : sizeof cmdline - 1] = '\0';
+    for (char *c = cmdline; *c != '\0' && nargs < 4;) {
+        while (*c == ' ') {
+            *c++ = '\0';
+        }
+        if (*c == '\0') {
+            break;
+        }
+        args[nargs++] = c;
+        while (*c != ' ' && *c != '\0') {
+            c++;
+        }
+    }
+    if (nargs < 2) {
+        return fail("usage: harness IMAGE [DUMP]");
+    }
+    return run(args[1], nargs > 2 ? args[2] : NULL);
+}
+#else
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        return fail("usage: harness IMAGE [DUMP]");
+    }
+    return run(argv[1], argc > 2 ? argv[2] : NULL);
+}
+#endif

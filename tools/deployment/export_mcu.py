@@ -1,0 +1,252 @@
+"""Export an RNNPool face detector to a streaming, verified Cortex-M4 C project.
+
+Usage:
+    python tools/deployment/export_mcu.py CONFIG CHECKPOINT --out DIR \
+        [--calib-images IMG_OR_DIR ...] [--input-size H W] [--channels C] \
+        [--ram-budget 262144] [--topk 16] [--no-qemu]
+
+Writes DIR/ (model.c/.h, runtime/, harness, Makefile, linker script, startup), builds it for the
+host and (when arm-none-eabi-gcc and qemu-system-arm exist) for mps2-an386, runs both on the
+first calibration image, checks host == integer reference == QEMU bit-exactly, and writes
+DIR/report.md, DIR/report.json and DIR/ram.png.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from mcu_export.build import build_and_measure, write_pnm  # noqa: E402
+from mcu_export.codegen import tensor_order, write_project  # noqa: E402
+from mcu_export.planner import plan_arena  # noqa: E402
+from mcu_export.reference import run_program  # noqa: E402
+
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm')
+CONTEXT_BYTES_PER_CANDIDATE = 12
+HARNESS_BYTES = 512  # text line, command line, semihosting blocks (see templates/harness.c)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Export an RNNPool detector to Cortex-M4 C')
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', required=True, help='output project directory')
+    parser.add_argument('--calib-images', nargs='+', default=[],
+                        help='calibration images or directories (the first is also the test '
+                        'image of the host / QEMU runs)')
+    parser.add_argument('--num-calib', type=int, default=32, help='calibration images used')
+    parser.add_argument('--input-size', nargs=2, type=int, metavar=('H', 'W'),
+                        help='model input size (default: 480 640 for 3 channels, 240 320 for 1)')
+    parser.add_argument('--channels', type=int, help='input channels (default: the backbone\'s)')
+    parser.add_argument('--ram-budget', type=int, default=262144, help='RAM budget in bytes')
+    parser.add_argument('--stack-bytes', type=int, default=4096,
+                        help='stack reserved in RAM (the measured high-water mark is ~2 KB)')
+    parser.add_argument('--topk', type=int, default=16, help='detections out')
+    parser.add_argument('--max-candidates', type=int, default=64, help='pre-NMS list size')
+    parser.add_argument('--score-thr', type=float, default=None,
+                        help='score threshold (default: test_cfg.score_thr, else 0.3)')
+    parser.add_argument('--iou-thr', type=float, default=None,
+                        help='NMS IoU threshold (default: test_cfg.nms.iou_threshold, else 0.45)')
+    parser.add_argument('--no-qemu', action='store_true', help='skip the M4 build and QEMU run')
+    return parser.parse_args(argv)
+
+
+def load_images(paths, size, channels, limit):
+    """Calibration images resized to ``size`` (RGB or grey uint8 HWC)."""
+    import mmcv
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob('*') if f.suffix.lower() in IMAGE_EXTS)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ValueError(f'--calib-images: {p} does not exist')
+    images = []
+    for f in files[:limit]:
+        img = mmcv.imread(str(f), flag='color' if channels == 3 else 'grayscale')
+        if img is None:
+            raise ValueError(f'--calib-images: cannot read {f}')
+        img = mmcv.imresize(img, (size[1], size[0]))
+        img = img[..., ::-1] if channels == 3 else img[..., None]  # BGR -> RGB
+        images.append(np.ascontiguousarray(img))
+    return images, files[:limit]
+
+
+def build_model(config, checkpoint):
+    """Builds the detector of a config and loads a checkpoint (CPU, eval mode)."""
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    import mmdet_rnnpool  # noqa: F401
+    import mmdet_rnnpool.models  # noqa: F401  (registers the backbone and head)
+    import mmdet_rnnpool.ops  # noqa: F401  (registers RNNPool)
+    try:  # checkpoint loading under torch's weights_only default (mmengine's own objects)
+        from mmdet_rnnpool.utils.compat import apply_compat_patches
+        apply_compat_patches()
+    except Exception as err:  # a plain state_dict checkpoint still loads without it
+        print(f'warning: mmdet_rnnpool compat patches failed ({type(err).__name__}: {err}); '
+              'checkpoints with mmengine objects may not load', file=sys.stderr)
+    register_all_modules()
+    cfg = Config.fromfile(config)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.eval(), cfg
+
+
+def check_budget(plan, program, ram_budget, stack_bytes):
+    """Raises with the planner's numbers when the static estimate exceeds the budget.
+
+    Static RAM = arena + model context (candidate list) + the harness's camera row buffer,
+    detections and text buffers (HARNESS_BYTES); the linker script checks the same sum exactly.
+    """
+    ctx = program.detect.max_candidates * CONTEXT_BYTES_PER_CANDIDATE + 64
+    row_buf = program.stream.image_shape[1] * 3 + HARNESS_BYTES + 12 * program.detect.max_dets
+    total = plan.arena_bytes + ctx + row_buf + stack_bytes
+    if total > ram_budget:
+        step = int(np.argmax(plan.live_bytes))
+        raise ValueError(
+            f'model over the RAM budget: needs ~{total} bytes (arena {plan.arena_bytes}, peak '
+            f'live {plan.live_bytes[step]} at step {step} "{plan.step_names[step]}"; context '
+            f'{ctx}; harness buffers {row_buf}; stack {stack_bytes}) > --ram-budget '
+            f'{ram_budget}')
+    return total
+
+
+def write_report(out: Path, report: dict, plan) -> None:
+    (out / 'report.json').write_text(json.dumps(report, indent=2) + '\n')
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(plan.live_bytes)), 4))
+        ax.bar(range(len(plan.live_bytes)), [b / 1024 for b in plan.live_bytes],
+               label='live tensors + scratch')
+        ax.axhline(plan.arena_bytes / 1024, color='r', ls='--', label='planned arena')
+        ax.set_xticks(range(len(plan.step_names)))
+        ax.set_xticklabels(plan.step_names, rotation=90, fontsize=7)
+        ax.set_ylabel('KB')
+        ax.set_title('RAM in use, layer by layer (arena)')
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / 'ram.png', dpi=100)
+        plt.close(fig)
+    except ImportError:
+        report['note_png'] = 'matplotlib missing: ram.png not written'
+
+    def fmt(v):
+        if v is None:
+            return 'not measured'
+        return f'{v:,}' if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
+    lines = [f'# MCU export report: {report["model"]}', '',
+             f'Input {report["input"]}, RAM budget {report["ram_budget"]:,} bytes.', '',
+             '| quantity | measured | planner estimate |', '|---|---|---|',
+             f'| flash bytes | {fmt(report["flash_bytes"])} | |',
+             f'| static RAM bytes (.data + .bss) | {fmt(report["static_ram_bytes"])} | '
+             f'{report["planner"]["static_estimate_bytes"]:,} |',
+             f'| stack high-water mark bytes | {fmt(report["stack_bytes"])} | '
+             f'reserved {report["stack_reserved_bytes"]:,} |',
+             f'| peak RAM bytes | {fmt(report["peak_ram_bytes"])} | '
+             f'{report["planner"]["total_estimate_bytes"]:,} (with full stack) |',
+             f'| MAdds | {report["madds"]:,} | |',
+             f'| QEMU instructions / image | {fmt(report["instructions"])} | |',
+             f'| instructions / MAdd | {fmt(report["instructions_per_madd"])} | |',
+             f'| host ms / image (incl. process start) | {fmt(report["host_ms_per_image"])} | |',
+             '', f'Host == integer reference (all tensors, detections): '
+             f'{report["host_matches_reference"]}; QEMU == host: '
+             f'{fmt(report["qemu_matches_host"])}.', '',
+             f'Float vs int8 detections on the test image: {report["float_vs_int"]}', '',
+             '## Arena plan', '', '| step | layer | live bytes |', '|---|---|---|']
+    lines += [f'| {i} | {n} | {b:,} |' for i, (n, b) in enumerate(zip(plan.step_names,
+                                                                      plan.live_bytes))]
+    lines += ['', f'Planned arena: {plan.arena_bytes:,} bytes. ![RAM](ram.png)', '']
+    if report.get('note'):
+        lines += [f'Note: {report["note"]}', '']
+    (out / 'report.md').write_text('\n'.join(lines))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    print(f'[1/6] building {args.config} and loading {args.checkpoint}')
+    model, cfg = build_model(args.config, args.checkpoint)
+    channels = args.channels or model.backbone.in_channels
+    size = tuple(args.input_size) if args.input_size else ((480, 640) if channels == 3 else
+                                                          (240, 320))
+    test_cfg = cfg.model.get('test_cfg') or {}
+    score_thr = args.score_thr if args.score_thr is not None else test_cfg.get('score_thr', 0.3)
+    nms = test_cfg.get('nms') or {}
+    iou_thr = args.iou_thr if args.iou_thr is not None else nms.get('iou_threshold', 0.45)
+    print(f'[2/6] loading calibration images ({size[1]}x{size[0]}x{channels})')
+    images, files = load_images(args.calib_images, size, channels, args.num_calib)
+    if not images:
+        raise ValueError('--calib-images: no images found (give image files or directories)')
+    from mcu_export.torch_export import box_iou, export_detector, float_detections
+    print('[3/6] calibrating and quantising')
+    res = export_detector(model, images, name=Path(args.config).stem, score_thr=score_thr,
+                          iou_thr=iou_thr, max_candidates=args.max_candidates,
+                          max_dets=args.topk)
+    program = res.program
+    plan = plan_arena(program)
+    total = check_budget(plan, program, args.ram_budget, args.stack_bytes)
+    print(f'[4/6] planned arena {plan.arena_bytes} bytes, static estimate '
+          f'{total - args.stack_bytes} + stack {args.stack_bytes} <= {args.ram_budget}')
+    write_project(program, out, ram_budget=args.ram_budget, stack_bytes=args.stack_bytes,
+                  plan=plan)
+    write_pnm(out / 'image.pnm', res.first_image)
+    print('[5/6] integer reference, host build, QEMU run')
+    tensors, dets = run_program(program, res.first_image)
+    measured = build_and_measure(out, 'image.pnm', qemu=not args.no_qemu)
+    raw = (out / 'dump_host.bin').read_bytes()
+    expected = b''.join(tensors[n].tobytes() for n in tensor_order(program))
+    expected += np.int32(len(dets)).tobytes() + dets.astype('<i4').tobytes()
+    host_ok = raw == expected
+    # float model vs int8 program on the test image
+    h, w = size
+    fdets = float_detections(res.float_heads, program, res.geometry, w, h, score_thr, iou_thr,
+                             args.topk)
+    idets = dets[:, :4] / 16.0
+    matched = sum(1 for f in fdets if any(box_iou(f[:4], d) >= 0.9 for d in idets))
+    head_err = {}
+    for name, ref_t in res.float_heads.items():
+        q = res.quant[name]
+        head_err[name] = round(float(np.abs(q.dequantize(tensors[name]) - ref_t).mean() /
+                                     q.scale), 3)
+    madds = program.madds
+    instr = measured['instructions']
+    report = dict(
+        model=program.name, input=f'{w}x{h}x{channels}', ram_budget=args.ram_budget,
+        flash_bytes=measured['flash_bytes'], static_ram_bytes=measured['static_ram_bytes'],
+        stack_bytes=measured['stack_bytes'], stack_reserved_bytes=args.stack_bytes,
+        peak_ram_bytes=measured['peak_ram_bytes'], madds=madds, instructions=instr,
+        instructions_per_madd=None if instr is None else round(instr / madds, 2),
+        host_ms_per_image=round(measured['host_ms_per_image'], 1),
+        host_matches_reference=host_ok, qemu_matches_host=measured['qemu_matches_host'],
+        planner=dict(arena_bytes=plan.arena_bytes, live_bytes=plan.live_bytes,
+                     step_names=plan.step_names, static_estimate_bytes=total - args.stack_bytes,
+                     total_estimate_bytes=total),
+        float_vs_int=dict(float_detections=int(len(fdets)), int_detections=int(len(dets)),
+                          float_matched_iou_0_9=int(matched),
+                          head_mean_abs_error_in_steps=head_err),
+        calibration_images=[str(f) for f in files], note=measured['note'])
+    write_report(out, report, plan)
+    print(f'[6/6] wrote {out / "report.md"}: flash {report["flash_bytes"]}, peak RAM '
+          f'{report["peak_ram_bytes"]}, instructions {instr}, host==reference {host_ok}, '
+          f'QEMU==host {report["qemu_matches_host"]}')
+    if not host_ok or report['qemu_matches_host'] is False:
+        print('error: the builds do not match the integer reference', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        sys.exit(2)
