@@ -1,0 +1,5 @@
+"""MMEngine hooks of mmdet_rnnpool."""
+from .rnn_sparsity_hook import (M4_KEEP_FRACTIONS, RNNSparsityHook, apply_rnn_sparsity,
+                                hard_threshold_)
+
+__all__ = ['RNNSparsityHook', 'apply_rnn_sparsity', 'hard_threshold_', 'M4_KEEP_FRACTIONS']

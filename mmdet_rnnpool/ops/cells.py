@@ -1,0 +1,508 @@
+"""Recurrent cells for RNNPool: FastGRNN (the paper's cell), GRU and LSTM.
+
+The cells are written so that the input projection ``W x`` can be computed apart from the
+recurrence: RNNPool projects every pixel of a feature map once (a 1x1 convolution) and then
+gathers the projections of the pixels that each patch row / column visits, instead of
+recomputing ``W x`` for every overlapping patch.
+
+Parameter layout (the int8 exporter reads these names; ``H`` = ``hidden_size``,
+``I`` = ``input_size``; ``s`` = gate sigmoid, ``t`` = tanh):
+
+* **FastGRNN** (:class:`FastGRNNCell`): ``W`` (H, I), ``U`` (H, H), ``bias_gate`` (H,),
+  ``bias_update`` (H,), ``zeta`` (1,), ``nu`` (1,).
+  ``a = W x + U h``; ``z = s(a + bias_gate)``; ``h~ = t(a + bias_update)``;
+  ``h' = z h + (sigmoid(zeta) (1 - z) + sigmoid(nu)) h~``. ``zeta`` = +10 and ``nu`` = -10
+  at init (:data:`FASTGRNN_ZETA_INIT`, :data:`FASTGRNN_NU_INIT`), biases zero.
+* **GRU** (:class:`GRUCell`, the equations of ``torch.nn.GRUCell``): ``W`` (3H, I), ``U``
+  (3H, H), ``bias_W`` (3H,), ``bias_U`` (3H,), rows ordered [reset r, update z, new n].
+  ``r = s(W_r x + b_Wr + U_r h + b_Ur)``, ``z = s(W_z x + b_Wz + U_z h + b_Uz)``,
+  ``n = t(W_n x + b_Wn + r (U_n h + b_Un))``, ``h' = (1 - z) n + z h``.
+* **LSTM** (:class:`LSTMCell`): ``W`` (4H, I), ``U`` (4H, H), ``bias`` (4H,), rows ordered
+  [input i, forget f, cell g, output o]. ``g_* = W_* x + U_* h + bias_*``;
+  ``c' = s(g_f) c + s(g_i) t(g_g)``, ``h' = s(g_o) t(c')``; state ``(h, c)``.
+
+The initial state is always zero. The 'standard' tanh is computed as ``2 sigmoid(2 x) - 1``
+(:func:`sigmoid_tanh`, faster on CPU). ``nonlinearity='quant'`` replaces the gate sigmoid and the
+tanh by the piecewise-linear :func:`quant_sigmoid` / :func:`quant_tanh` (used by int8 models);
+the scalar ``sigmoid(zeta)`` / ``sigmoid(nu)`` of FastGRNN always use the exact sigmoid (they
+are constants at inference time).
+"""
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+State = Tuple[Tensor, ...]
+
+#: FastGRNN's ``zeta`` / ``nu`` start at +10 / -10, so that ``sigmoid(zeta) = 1 - 4.54e-5`` and
+#: ``sigmoid(nu) = 4.54e-5``: the update is ``h' = z h + (1 - z) h~`` up to 4.6e-5 (the paper
+#: fixes zeta = 1, nu = 0 of the sigmoid-ed factors "for stability"), and the sigmoid's slope
+#: there (4.5e-5) keeps the two factors practically fixed while staying trainable.
+FASTGRNN_ZETA_INIT = 10.0
+FASTGRNN_NU_INIT = -10.0
+
+
+def quant_sigmoid(x: Tensor) -> Tensor:
+    """Piecewise-linear sigmoid: ``clamp((x + 1) / 2, 0, 1)``."""
+    return torch.clamp(x * 0.5 + 0.5, 0.0, 1.0)
+
+
+def quant_tanh(x: Tensor) -> Tensor:
+    """Piecewise-linear tanh: ``clamp(x, -1, 1)``."""
+    return torch.clamp(x, -1.0, 1.0)
+
+
+def sigmoid_tanh(x: Tensor) -> Tensor:
+    """``tanh(x)`` computed as ``2 sigmoid(2 x) - 1`` (the same function).
+
+    On CPU, torch 2.13's ``tanh`` kernel is 2-4x slower than its ``sigmoid`` kernel; this is
+    the cells' 'standard' tanh. Float64 results match ``torch.tanh`` to ~3e-16, float32 to
+    ~2e-7 (absolute).
+    """
+    return torch.sigmoid(2 * x) * 2 - 1
+
+
+_NONLINEARITIES: Dict[str, Tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
+    'standard': (torch.sigmoid, sigmoid_tanh),
+    'quant': (quant_sigmoid, quant_tanh),
+}
+
+
+class BaseRNNCell(nn.Module):
+    """Common interface of the RNNPool cells.
+
+    Public, batch-first API: :meth:`input_projection` ``(..., I) -> (..., G*H)`` computes
+    ``W x`` **without any bias** (so a zero padding pixel projects to zero and zero-padding
+    commutes with it), and :meth:`step` ``(M, G*H), state -> state`` runs one recurrent step
+    (state: a tuple of ``(M, H)`` tensors, ``(h,)`` or ``(h, c)``; ``None`` = zero state).
+
+    Vectorised, feature-first API used by RNNPool (features on dim 0, sequences on the last
+    dims, so that each gate is a contiguous block of the step's tensors):
+
+    1. :meth:`precompute`: per-forward constants (re-laid-out ``U``, sigmoid-ed scalars), built
+       once per forward pass instead of once per step.
+    2. :meth:`step_inputs` ``(G*H, ...) -> (K, ...)``: adds the input-side biases to ``W x``
+       and re-lays it out for the fused step; elementwise over the trailing dims, so it can be
+       applied once to a whole projected map.
+    3. :meth:`fused_step` ``(K, M), state -> state`` with state tensors ``(H, M)``;
+       ``state=None`` is the zero initial state and takes a cheaper path.
+
+    Args:
+        input_size (int): Number of input features ``I``.
+        hidden_size (int): Number of hidden features ``H``.
+        nonlinearity (str): ``'standard'`` (sigmoid / tanh) or ``'quant'``
+            (:func:`quant_sigmoid` / :func:`quant_tanh`). Defaults to ``'standard'``.
+    """
+
+    num_gates: int = 1
+    num_state_tensors: int = 1
+
+    def __init__(self, input_size: int, hidden_size: int,
+                 nonlinearity: str = 'standard') -> None:
+        super().__init__()
+        for name, value in (('input_size', input_size), ('hidden_size', hidden_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f'{type(self).__name__}: {name} must be a positive int, '
+                                 f'got {value!r}')
+        if nonlinearity not in _NONLINEARITIES:
+            raise ValueError(f'{type(self).__name__}: nonlinearity must be one of '
+                             f'{sorted(_NONLINEARITIES)}, got {nonlinearity!r}')
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.nonlinearity = nonlinearity
+        self.gate_fn, self.act_fn = _NONLINEARITIES[nonlinearity]
+        self.W = nn.Parameter(torch.empty(self.num_gates * hidden_size, input_size))
+        self.U = nn.Parameter(torch.empty(self.num_gates * hidden_size, hidden_size))
+
+    def reset_parameters(self) -> None:
+        """Uniform(-1/sqrt(H), 1/sqrt(H)) weights and biases, as torch's RNN cells."""
+        bound = self.hidden_size**-0.5
+        for param in self.parameters():
+            nn.init.uniform_(param, -bound, bound)
+
+    @property
+    def sparsifiable_weights(self) -> Dict[str, nn.Parameter]:
+        """The matrices the sparsity hook may threshold: ``{'W': W, 'U': U}``."""
+        return {'W': self.W, 'U': self.U}
+
+    def input_projection(self, x: Tensor) -> Tensor:
+        """``W x`` (no bias) over the last dim: ``(..., I) -> (..., G*H)``."""
+        return F.linear(x, self.W)
+
+    def precompute(self) -> Dict[str, Tensor]:
+        """Per-forward constants used by :meth:`step_inputs` and :meth:`fused_step`."""
+        return {'U': self.U}
+
+    def step_inputs(self, wx: Tensor, consts: Dict[str, Tensor]) -> Tensor:
+        """Feature-first per-step input term ``(K, ...)`` from ``W x`` ``(G*H, ...)``."""
+        raise NotImplementedError
+
+    def fused_step(self, xb: Tensor, state: Optional[State],
+                   consts: Dict[str, Tensor]) -> State:
+        """One feature-first step: ``xb`` ``(K, M)``, state tensors ``(H, M)``."""
+        raise NotImplementedError
+
+    def step(self, wx: Tensor, state: Optional[State] = None) -> State:
+        """One step from ``W x`` of shape ``(M, G*H)``.
+
+        Args:
+            wx (Tensor): :meth:`input_projection` of this step's input, ``(M, G*H)``.
+            state (tuple[Tensor] | None): Previous state, tensors of shape ``(M, H)``;
+                None for the zero initial state. Defaults to None.
+
+        Returns:
+            tuple[Tensor]: The new state, ``(h,)`` or ``(h, c)``, each ``(M, H)``.
+        """
+        consts = self.precompute()
+        fm_state = None if state is None else tuple(s.t() for s in state)
+        new_state = self.fused_step(self.step_inputs(wx.t(), consts), fm_state, consts)
+        return tuple(s.t() for s in new_state)
+
+    def recurrence(self, step_inputs: Tensor, consts: Dict[str, Tensor]) -> Tensor:
+        """Run from the zero state over ``(K, T, M)`` step inputs; return the last ``h``.
+
+        Python loops over the ``T`` steps only; autograd differentiates the steps.
+        """
+        # unbind is one autograd node whose backward is a single stack.
+        return _step_loop(self, step_inputs.unbind(1), consts)
+
+    @staticmethod
+    def hidden(state: State) -> Tensor:
+        """The hidden vector ``h`` of a state tuple."""
+        return state[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run over a sequence ``x`` of shape ``(T, M, I)`` from the zero state.
+
+        Returns:
+            Tensor: The last hidden state, ``(M, H)``.
+        """
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(f'{type(self).__name__}: expected x of shape (T, M, '
+                             f'{self.input_size}), got {tuple(x.shape)}')
+        consts = self.precompute()
+        xb = self.step_inputs(self.input_projection(x).permute(2, 0, 1), consts)
+        return run_recurrence(self, xb, consts).t()
+
+    def extra_repr(self) -> str:
+        return (f'input_size={self.input_size}, hidden_size={self.hidden_size}, '
+                f'nonlinearity={self.nonlinearity!r}')
+
+
+def _column(vector: Tensor, like: Tensor) -> Tensor:
+    """View a (K,) vector so that it broadcasts over the trailing dims of ``like``."""
+    return vector.view(-1, *([1] * (like.dim() - 1)))
+
+
+class FastGRNNCell(BaseRNNCell):
+    """FastGRNN cell (Kusupati et al., NeurIPS 2018), as RNNPool uses it.
+
+    ``z = s(W x + U h + bias_gate)``, ``h~ = t(W x + U h + bias_update)``,
+    ``h' = z h + (sigmoid(zeta) (1 - z) + sigmoid(nu)) h~``; ``zeta``/``nu`` start at
+    :data:`FASTGRNN_ZETA_INIT` / :data:`FASTGRNN_NU_INIT`, the biases at zero.
+
+    Args:
+        input_size (int): Number of input features.
+        hidden_size (int): Number of hidden features.
+        nonlinearity (str): ``'standard'`` or ``'quant'``. Defaults to ``'standard'``.
+    """
+
+    num_gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int,
+                 nonlinearity: str = 'standard') -> None:
+        super().__init__(input_size, hidden_size, nonlinearity)
+        self.fused_backward = True
+        self.bias_gate = nn.Parameter(torch.empty(hidden_size))
+        self.bias_update = nn.Parameter(torch.empty(hidden_size))
+        self.zeta = nn.Parameter(torch.empty(1))
+        self.nu = nn.Parameter(torch.empty(1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform weights, zero biases, ``zeta``/``nu`` at their documented init."""
+        bound = self.hidden_size**-0.5
+        nn.init.uniform_(self.W, -bound, bound)
+        nn.init.uniform_(self.U, -bound, bound)
+        nn.init.zeros_(self.bias_gate)
+        nn.init.zeros_(self.bias_update)
+        nn.init.constant_(self.zeta, FASTGRNN_ZETA_INIT)
+        nn.init.constant_(self.nu, FASTGRNN_NU_INIT)
+
+    def precompute(self) -> Dict[str, Tensor]:
+        # W and U are shared by gate and update, so one matmul gives the gate pre-activation
+        # a + bias_gate, and the update's is that plus (bias_update - bias_gate).
+        sig_zeta = torch.sigmoid(self.zeta)
+        return {
+            'U': self.U,
+            'bias_delta': (self.bias_update - self.bias_gate)[:, None],
+            'bias_delta_x2': 2 * (self.bias_update - self.bias_gate)[:, None],
+            'sig_zeta': sig_zeta,
+            'sig_sum': sig_zeta + torch.sigmoid(self.nu),
+        }
+
+    def step_inputs(self, wx: Tensor, consts: Dict[str, Tensor]) -> Tensor:
+        return wx + _column(self.bias_gate, wx)
+
+    def fused_step(self, xb: Tensor, state: Optional[State],
+                   consts: Dict[str, Tensor]) -> State:
+        pre = xb if state is None else torch.addmm(xb, consts['U'], state[0])
+        z = self.gate_fn(pre)
+        if self.nonlinearity == 'standard':  # sigmoid_tanh with the 2x folded into the add
+            h_tilde = torch.sigmoid(torch.add(consts['bias_delta_x2'], pre, alpha=2)) * 2 - 1
+        else:
+            h_tilde = self.act_fn(pre + consts['bias_delta'])
+        # (sz (1 - z) + sn) h~ + z h  ==  (sz + sn) h~ + z (h - sz h~)
+        if state is None:
+            return (torch.addcmul(consts['sig_sum'], z, consts['sig_zeta'], value=-1) * h_tilde, )
+        h = state[0]
+        return (torch.addcmul(h_tilde * consts['sig_sum'], z,
+                              torch.addcmul(h, h_tilde, consts['sig_zeta'], value=-1)), )
+
+    def recurrence(self, step_inputs: Tensor, consts: Dict[str, Tensor]) -> Tensor:
+        """As :meth:`BaseRNNCell.recurrence`, with a hand-written backward when training.
+
+        The steps run with in-place tensor ops; when gradients are needed, the fused backward
+        (:class:`_FastGRNNRecurrence`) needs about half the tensor passes of autograd over the
+        individual steps. Tracers / exporters get the plain steps. ``fused_backward = False``
+        on the cell turns both off.
+        """
+        if not self.fused_backward or _is_tracing():
+            return super().recurrence(step_inputs, consts)
+        args = (step_inputs, consts['U'], consts['bias_delta'], consts['sig_zeta'],
+                consts['sig_sum'])
+        if not (torch.is_grad_enabled() and any(t.requires_grad for t in args)):
+            # Inference: the same in-place steps, keeping only the running state.
+            h_all = _fastgrnn_steps(*args, self.nonlinearity == 'quant', keep_all=False)[2]
+            return h_all[-1]
+        return _FastGRNNRecurrence.apply(step_inputs, consts['U'], consts['bias_delta'],
+                                         consts['sig_zeta'], consts['sig_sum'],
+                                         self.nonlinearity == 'quant')
+
+
+def _fastgrnn_steps(xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
+                    sig_sum: Tensor, quant: bool, keep_all: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    """FastGRNN over ``xb`` ``(H, T, M)`` with in-place tensor ops (no autograd).
+
+    Returns ``z``, ``h~`` and ``h`` of every step, ``(T, H, M)`` each, if ``keep_all``; else
+    buffers of one or two steps whose ``h[-1]`` is the last state.
+    """
+    hid, steps, num = xb.shape
+    bias_delta_x2 = 2 * bias_delta
+    z_all = xb.new_empty(steps if keep_all else 1, hid, num)
+    h_tilde_all = xb.new_empty(steps if keep_all else 1, hid, num)
+    h_all = xb.new_empty(steps if keep_all else 2, hid, num)
+    pre_buffer = xb.new_empty(hid, num)
+    for t in range(steps):
+        slot = t if keep_all else 0
+        z, h_tilde = z_all[slot], h_tilde_all[slot]
+        h_prev = None if t == 0 else h_all[t - 1 if keep_all else (t - 1) % 2]
+        h = h_all[t if keep_all else t % 2]
+        pre = xb[:, t] if h_prev is None else torch.addmm(xb[:, t], U, h_prev, out=pre_buffer)
+        if quant:
+            torch.mul(pre, 0.5, out=z).add_(0.5).clamp_(0.0, 1.0)
+            torch.add(pre, bias_delta, out=h_tilde).clamp_(-1.0, 1.0)
+        else:
+            torch.sigmoid(pre, out=z)
+            # tanh(a) = 2 sigmoid(2 a) - 1 (see sigmoid_tanh)
+            torch.add(bias_delta_x2, pre, alpha=2, out=h_tilde).sigmoid_().mul_(2).sub_(1)
+        if h_prev is None:
+            torch.addcmul(sig_sum, z, sig_zeta, value=-1, out=h).mul_(h_tilde)
+        else:
+            torch.addcmul(h_prev, h_tilde, sig_zeta, value=-1, out=h)
+            h.mul_(z).addcmul_(h_tilde, sig_sum)
+    if not keep_all and steps % 2 == 1:
+        h_all = h_all[:1]
+    return z_all, h_tilde_all, h_all
+
+
+class _FastGRNNRecurrence(torch.autograd.Function):
+    """FastGRNN over ``T`` steps from the zero state with a fused backward pass.
+
+    Inputs: step inputs ``xb`` ``(H, T, M)`` (``W x + bias_gate``), ``U`` ``(H, H)``,
+    ``bias_delta = bias_update - bias_gate`` ``(H, 1)``, ``sig_zeta`` and
+    ``sig_sum = sigmoid(zeta) + sigmoid(nu)`` (``(1,)`` each), and the quant flag. Output: the
+    last ``h`` ``(H, M)``. Saves ``z``, ``h~`` and ``h`` of every step (what autograd would).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
+                sig_sum: Tensor, quant: bool) -> Tensor:
+        z_all, h_tilde_all, h_all = _fastgrnn_steps(xb, U, bias_delta, sig_zeta, sig_sum, quant,
+                                                    keep_all=True)
+        ctx.quant = quant
+        ctx.save_for_backward(U, sig_zeta, sig_sum, z_all, h_tilde_all, h_all)
+        return h_all[-1].clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad_h: Tensor):
+        U, sig_zeta, sig_sum, z_all, h_tilde_all, h_all = ctx.saved_tensors
+        steps, hid, num = z_all.shape
+        grad_xb = grad_h.new_empty(hid, steps, num)
+        grad_U = torch.zeros_like(U)
+        grad_bias_delta = grad_h.new_zeros(hid, 1)
+        grad_sig_zeta = grad_h.new_zeros(1)
+        grad_sig_sum = grad_h.new_zeros(1)
+        g = grad_h.contiguous().clone()
+        for t in range(steps - 1, -1, -1):
+            z, h_tilde = z_all[t], h_tilde_all[t]
+            # h' = z h + (sig_sum - sig_zeta z) h~
+            g_h_tilde = g * h_tilde
+            grad_sig_sum += g_h_tilde.sum()
+            grad_sig_zeta -= torch.dot(g_h_tilde.view(-1), z.view(-1))
+            grad_z = g_h_tilde.mul_(-sig_zeta)
+            if t > 0:
+                grad_z.addcmul_(g, h_all[t - 1])
+            grad_pre_h = torch.addcmul(sig_sum, z, sig_zeta, value=-1).mul_(g)
+            if ctx.quant:
+                grad_pre_h.mul_((h_tilde > -1) & (h_tilde < 1))
+                grad_pre_z = grad_z.mul_(((z > 0) & (z < 1)) * 0.5)
+            else:
+                grad_pre_h = torch.ops.aten.tanh_backward(grad_pre_h, h_tilde)
+                grad_pre_z = torch.ops.aten.sigmoid_backward(grad_z, z)
+            grad_pre = torch.add(grad_pre_z, grad_pre_h, out=grad_xb[:, t])
+            grad_bias_delta += grad_pre_h.sum(1, keepdim=True)
+            if t > 0:
+                grad_U.addmm_(grad_pre, h_all[t - 1].t())
+                g = torch.addmm(g.mul_(z), U.t(), grad_pre)
+        return grad_xb, grad_U, grad_bias_delta, grad_sig_zeta, grad_sig_sum, None
+
+
+class GRUCell(BaseRNNCell):
+    """GRU cell with ``torch.nn.GRUCell``'s equations and gate order [r, z, n].
+
+    Args:
+        input_size (int): Number of input features.
+        hidden_size (int): Number of hidden features.
+        nonlinearity (str): ``'standard'`` or ``'quant'``. Defaults to ``'standard'``.
+    """
+
+    num_gates = 3
+
+    def __init__(self, input_size: int, hidden_size: int,
+                 nonlinearity: str = 'standard') -> None:
+        super().__init__(input_size, hidden_size, nonlinearity)
+        self.bias_W = nn.Parameter(torch.empty(3 * hidden_size))
+        self.bias_U = nn.Parameter(torch.empty(3 * hidden_size))
+        self.reset_parameters()
+
+    def precompute(self) -> Dict[str, Tensor]:
+        return {'U': self.U, 'bias_U': self.bias_U[:, None]}
+
+    def step_inputs(self, wx: Tensor, consts: Dict[str, Tensor]) -> Tensor:
+        return wx + _column(self.bias_W, wx)
+
+    def fused_step(self, xb: Tensor, state: Optional[State],
+                   consts: Dict[str, Tensor]) -> State:
+        hid = self.hidden_size
+        if state is None:
+            uh = consts['bias_U']  # U 0 + b_U, broadcast over the batch
+        else:
+            uh = torch.addmm(consts['bias_U'], consts['U'], state[0])
+        rz = self.gate_fn(xb[:2 * hid] + uh[:2 * hid])
+        r, z = rz[:hid], rz[hid:]
+        n = self.act_fn(torch.addcmul(xb[2 * hid:], r, uh[2 * hid:]))
+        if state is None:
+            return (n - z * n, )
+        return (torch.addcmul(n, z, state[0] - n), )
+
+
+class LSTMCell(BaseRNNCell):
+    """LSTM cell with gate order [i, f, g, o] and one bias vector; state ``(h, c)``.
+
+    Args:
+        input_size (int): Number of input features.
+        hidden_size (int): Number of hidden features.
+        nonlinearity (str): ``'standard'`` or ``'quant'``. Defaults to ``'standard'``.
+    """
+
+    num_gates = 4
+    num_state_tensors = 2
+
+    def __init__(self, input_size: int, hidden_size: int,
+                 nonlinearity: str = 'standard') -> None:
+        super().__init__(input_size, hidden_size, nonlinearity)
+        self.bias = nn.Parameter(torch.empty(4 * hidden_size))
+        self.reset_parameters()
+
+    def step_inputs(self, wx: Tensor, consts: Dict[str, Tensor]) -> Tensor:
+        return wx + _column(self.bias, wx)
+
+    def fused_step(self, xb: Tensor, state: Optional[State],
+                   consts: Dict[str, Tensor]) -> State:
+        hid = self.hidden_size
+        gates = xb if state is None else torch.addmm(xb, consts['U'], state[0])
+        i = self.gate_fn(gates[:hid])
+        g = self.act_fn(gates[2 * hid:3 * hid])
+        o = self.gate_fn(gates[3 * hid:])
+        if state is None:
+            c = i * g
+        else:
+            c = torch.addcmul(i * g, self.gate_fn(gates[hid:2 * hid]), state[1])
+        return (o * self.act_fn(c), c)
+
+
+RNN_CELLS: Dict[str, Type[BaseRNNCell]] = {
+    'fastgrnn': FastGRNNCell,
+    'gru': GRUCell,
+    'lstm': LSTMCell,
+}
+
+
+def build_rnn_cell(cell: str, input_size: int, hidden_size: int,
+                   nonlinearity: str = 'standard') -> BaseRNNCell:
+    """Build a cell by name (``'fastgrnn'``, ``'gru'`` or ``'lstm'``).
+
+    Args:
+        cell (str): Cell name, case-insensitive.
+        input_size (int): Number of input features.
+        hidden_size (int): Number of hidden features.
+        nonlinearity (str): ``'standard'`` or ``'quant'``. Defaults to ``'standard'``.
+
+    Returns:
+        BaseRNNCell: The cell.
+    """
+    key = cell.lower() if isinstance(cell, str) else cell
+    if key not in RNN_CELLS:
+        raise ValueError(f'cell must be one of {sorted(RNN_CELLS)}, got {cell!r}')
+    return RNN_CELLS[key](input_size, hidden_size, nonlinearity)
+
+
+def _is_tracing() -> bool:
+    """True while a tracer / exporter records the graph (it must see plain tensor ops)."""
+    checks = [torch.jit.is_tracing, torch.onnx.is_in_onnx_export]
+    compiler = getattr(torch, 'compiler', None)
+    for name in ('is_compiling', 'is_exporting'):
+        if compiler is not None and hasattr(compiler, name):
+            checks.append(getattr(compiler, name))
+    return any(check() for check in checks)
+
+
+def run_recurrence(cell: BaseRNNCell, step_inputs: Union[Tensor, Sequence[Tensor]],
+                   consts: Dict[str, Tensor]) -> Tensor:
+    """Run ``cell`` from the zero state over per-step inputs and return the last ``h``.
+
+    Args:
+        cell (BaseRNNCell): The cell.
+        step_inputs (Tensor | Sequence[Tensor]): One ``(K, T, M)`` tensor or ``T`` tensors
+            ``(K, M)`` of feature-first :meth:`BaseRNNCell.step_inputs` terms.
+        consts (dict): :meth:`BaseRNNCell.precompute` of ``cell``.
+
+    Returns:
+        Tensor: ``(H, M)``.
+    """
+    if isinstance(step_inputs, Tensor):
+        return cell.recurrence(step_inputs, consts)
+    return _step_loop(cell, step_inputs, consts)
+
+
+def _step_loop(cell: BaseRNNCell, step_inputs: Sequence[Tensor],
+               consts: Dict[str, Tensor]) -> Tensor:
+    state: Optional[State] = None
+    for xb in step_inputs:
+        state = cell.fused_step(xb, state, consts)
+    if state is None:
+        raise ValueError('run_recurrence needs at least one time step')
+    return cell.hidden(state)

@@ -1,0 +1,311 @@
+"""RNNPool: non-linear pooling with two RNNs (Saha et al., NeurIPS 2020).
+
+`RNNPool: Efficient Non-linear Pooling for RAM Constrained Inference
+<https://arxiv.org/abs/2002.11921>`_.
+
+For every ``r x c`` patch of the (zero-padded) input, RNN1 (hidden ``h1``) runs along each of
+its ``r`` rows and each of its ``c`` columns, with shared weights, keeping the last state; RNN2
+(hidden ``h2``) runs over the ``r`` row summaries forwards and backwards, and over the ``c``
+column summaries forwards and backwards, with one set of weights. The output pixel is
+``[rows-forward, rows-backward, cols-forward, cols-backward]``, ``4 * h2`` channels.
+
+How it is vectorised (the result equals the per-patch algorithm exactly):
+
+* ``W1 x`` is computed once per pixel over the whole map (a 1x1 convolution), then zero-padded
+  (a zero pixel projects to zero; the biases are added inside the recurrence).
+* A patch row is a horizontal run of ``c`` pixels starting at a patch's left edge; patches that
+  overlap vertically share their rows, so RNN1 runs once per (image row, patch column start)
+  and once per (image column, patch row start) -- not once per patch row -- with every such
+  sequence of the batch in one tensor (features first, so each gate is a contiguous block).
+  The per-step inputs are windows (``unfold``) of the projected map.
+* RNN2's projection is likewise computed once per RNN1 summary and gathered per patch; the
+  forward and backward passes run as one batch.
+
+Python loops run over time steps only (``r`` or ``c`` steps per recurrence). FastGRNN trains
+through a hand-written fused backward (see :class:`~mmdet_rnnpool.ops.cells.FastGRNNCell`).
+
+ONNX: the layer exports with standard ops only (MatMul/Gemm, Pad, Slice, Gather, Sigmoid, Clip,
+elementwise). On torch 2.13 both exporters work: ``torch.onnx.export(pool, (x,), path,
+dynamo=False, opset_version=17)`` (TorchScript-based, about 1 s, deprecated by torch) and
+``dynamo=True`` with ``opset_version >= 18`` (its opset-17 down-conversion fails on ``Pad``;
+several seconds). While a tracer or exporter records, patch windows are taken with strided
+slices instead of ``unfold`` (the legacy exporter has no ``Unfold``) and the cells use plain
+autograd steps.
+"""
+from typing import Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+from torch import Tensor
+
+from .cells import RNN_CELLS, BaseRNNCell, _is_tracing, build_rnn_cell, run_recurrence
+
+IntOrPair = Union[int, Sequence[int]]
+
+
+def _to_pair(value: IntOrPair, name: str) -> Tuple[int, int]:
+    """Turn an int or a pair of ints into a pair, naming ``name`` on bad input."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        return int(value[0]), int(value[1])
+    raise ValueError(f'RNNPool: {name} must be an int or a pair of ints, got {value!r}')
+
+
+def pool_output_size(in_size: int, kernel_size: int, stride: int, padding: int,
+                     ceil_mode: bool = False) -> int:
+    """Output length of a pooling window along one dim, by ``nn.MaxPool2d``'s rule.
+
+    ``floor_or_ceil((in + 2 p - k) / s) + 1``, and in ceil mode a last window that would
+    start in the right padding is dropped.
+
+    Args:
+        in_size (int): Input length.
+        kernel_size (int): Window length.
+        stride (int): Window step.
+        padding (int): Zero padding on both sides.
+        ceil_mode (bool): Round up instead of down. Defaults to False.
+
+    Returns:
+        int: Output length (may be < 1 when the input is too small).
+    """
+    span = in_size + 2 * padding - kernel_size
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= in_size + padding:
+            out -= 1
+    else:
+        out = span // stride + 1
+    return out
+
+
+def _check_geometry(kernel_size: IntOrPair, stride: IntOrPair,
+                    padding: IntOrPair) -> Tuple[Tuple[int, int], ...]:
+    """Validate the window geometry; return ``kernel_size``, ``stride``, ``padding`` pairs."""
+    kernel = _to_pair(kernel_size, 'kernel_size')
+    step = _to_pair(stride, 'stride')
+    pad = _to_pair(padding, 'padding')
+    for dim, (k, s, p) in enumerate(zip(kernel, step, pad)):
+        if k <= 0:
+            raise ValueError(f'RNNPool: kernel_size must be positive, got {kernel}')
+        if not 0 < s <= k:
+            raise ValueError(f'RNNPool: stride {step} must be positive and at most '
+                             f'kernel_size {kernel} (dim {dim}), or pixels between patches '
+                             'would be skipped')
+        if not 0 <= 2 * p <= k:
+            raise ValueError(f'RNNPool: padding {pad} must be non-negative and at most half '
+                             f'of kernel_size {kernel} (dim {dim})')
+    return kernel, step, pad
+
+
+def _check_cells(rnn1: BaseRNNCell, rnn2: BaseRNNCell) -> None:
+    if rnn2.input_size != rnn1.hidden_size:
+        raise ValueError(f'RNNPool: rnn2.input_size ({rnn2.input_size}) must equal '
+                         f'rnn1.hidden_size ({rnn1.hidden_size})')
+
+
+def _windows(feature_map: Tensor, dim: int, size: int, step: int) -> Tensor:
+    """Sliding windows along ``dim`` (2 or 3) of a ``(K, N, A, B)`` map as step inputs.
+
+    Returns:
+        Tensor: ``(K, size, L)``: entry ``[:, t, l]`` is element ``t`` of window ``l``; the
+        windows ``l`` are ordered like the map with ``dim`` replaced by the window index.
+    """
+    if _is_tracing():
+        # Exporters get strided slices (ONNX Slice): the legacy exporter has no Unfold.
+        count = (feature_map.shape[dim] - size) // step + 1
+        span = (count - 1) * step + 1
+        windows = torch.stack([
+            feature_map.narrow(dim, t, span)[:, :, ::step] if dim == 2 else
+            feature_map.narrow(dim, t, span)[:, :, :, ::step] for t in range(size)
+        ], 1)
+        return windows.reshape(feature_map.shape[0], size, -1)
+    return _Windows.apply(feature_map, dim, size, step)
+
+
+class _Windows(torch.autograd.Function):
+    """``unfold`` windows as ``(K, size, L)``, with a backward of strided in-place adds.
+
+    torch's generic ``unfold_backward`` is several times slower than ``size`` strided adds.
+    """
+
+    @staticmethod
+    def forward(ctx, feature_map: Tensor, dim: int, size: int, step: int) -> Tensor:
+        ctx.shape, ctx.dim, ctx.size, ctx.step = feature_map.shape, dim, size, step
+        windows = feature_map.unfold(dim, size, step)  # (K, N, ..., size) -- a view
+        return windows.permute(0, 4, 1, 2, 3).reshape(feature_map.shape[0], size, -1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        dim, size, step = ctx.dim, ctx.size, ctx.step
+        count = (ctx.shape[dim] - size) // step + 1
+        grad_map = grad.new_zeros(ctx.shape)
+        out_shape = list(ctx.shape)
+        out_shape[dim] = count
+        grad = grad.view(ctx.shape[0], size, *out_shape[1:])
+        span = (count - 1) * step + 1
+        for t in range(size):
+            target = grad_map.narrow(dim, t, span)
+            target = target[:, :, ::step] if dim == 2 else target[:, :, :, ::step]
+            target.add_(grad[:, t])
+        return grad_map, None, None, None
+
+
+def rnn_pool2d(x: Tensor,
+               rnn1: BaseRNNCell,
+               rnn2: BaseRNNCell,
+               kernel_size: IntOrPair,
+               stride: IntOrPair,
+               padding: IntOrPair = 0,
+               ceil_mode: bool = False) -> Tensor:
+    """Functional RNNPool over a feature map.
+
+    Args:
+        x (Tensor): Input ``(N, C, H, W)`` with ``C == rnn1.input_size``.
+        rnn1 (BaseRNNCell): Cell run along patch rows and columns.
+        rnn2 (BaseRNNCell): Cell run over the row / column summaries; its ``input_size`` is
+            ``rnn1.hidden_size``.
+        kernel_size (int | tuple[int, int]): Patch size ``(r, c)``.
+        stride (int | tuple[int, int]): Patch step.
+        padding (int | tuple[int, int]): Zero padding on each side. Defaults to 0.
+        ceil_mode (bool): ``nn.MaxPool2d``'s ceil mode; windows that reach past the bottom /
+            right padding see zeros there. Defaults to False.
+
+    Returns:
+        Tensor: ``(N, 4 * rnn2.hidden_size, H_out, W_out)``, channels ordered
+        [rows-forward, rows-backward, cols-forward, cols-backward].
+    """
+    (kh, kw), (sh, sw), (ph, pw) = _check_geometry(kernel_size, stride, padding)
+    _check_cells(rnn1, rnn2)
+    if x.dim() != 4:
+        raise ValueError(f'RNNPool: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}')
+    if x.shape[1] != rnn1.input_size:
+        raise ValueError(f'RNNPool: input has {x.shape[1]} channels, in_channels is '
+                         f'{rnn1.input_size}')
+    batch, _, in_h, in_w = (int(s) for s in x.shape)
+    out_h = pool_output_size(in_h, kh, sh, ph, ceil_mode)
+    out_w = pool_output_size(in_w, kw, sw, pw, ceil_mode)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f'RNNPool: input of size {in_h}x{in_w} is smaller than '
+                         f'kernel_size {(kh, kw)} with padding {(ph, pw)}')
+    # Rows / columns of the padded map that some patch visits; every one of them is visited
+    # because stride <= kernel_size.
+    need_h = (out_h - 1) * sh + kh
+    need_w = (out_w - 1) * sw + kw
+    keep_h, keep_w = min(in_h, need_h - ph), min(in_w, need_w - pw)
+
+    # Feature-first layout (K, N, H, W) throughout: each gate of a step is a contiguous block
+    # of rows, and the per-step inputs of all patch rows / columns are windows (unfold) of the
+    # map, copied once into (K, T, sequences).
+    # RNN1 input projection, once per pixel: (K1, N, h, w).
+    consts1 = rnn1.precompute()
+    pixels = x[:, :, :keep_h, :keep_w].transpose(0, 1)
+    proj = torch.mm(rnn1.W, pixels.reshape(pixels.shape[0], -1))
+    proj = proj.view(-1, batch, keep_h, keep_w)
+    # Zero-padding the projection == projecting the zero-padded input (W x has no bias).
+    proj = F.pad(proj, (pw, need_w - pw - keep_w, ph, need_h - ph - keep_h))
+    proj = rnn1.step_inputs(proj, consts1)  # (K1, N, need_h, need_w)
+    k1 = proj.shape[0]
+
+    # Row sequences: step t reads column j * sw + t -> (K1, kw, N * need_h * out_w).
+    rows = _windows(proj, 3, kw, sw)
+    # Column sequences: step t reads row i * sh + t -> (K1, kh, N * out_h * need_w).
+    cols = _windows(proj, 2, kh, sh)
+    num_rows = rows.shape[2]
+    summaries = torch.cat([run_recurrence(rnn1, rows, consts1),
+                           run_recurrence(rnn1, cols, consts1)], 1)
+
+    # RNN2 projection: once per summary, then gathered per patch.
+    consts2 = rnn2.precompute()
+    q = rnn2.step_inputs(torch.mm(rnn2.W, summaries), consts2)
+    k2 = q.shape[0]
+    q_rows = q[:, :num_rows].view(k2, batch, need_h, out_w)  # row summaries
+    q_cols = q[:, num_rows:].view(k2, batch, out_h, need_w)  # column summaries
+    hid2 = rnn2.hidden_size
+    outs = []
+    for summary_map, dim, k, s in ((q_rows, 2, kh, sh), (q_cols, 3, kw, sw)):
+        seq = _windows(summary_map, dim, k, s)  # (K2, k, N * out_h * out_w)
+        # Forward and backward passes in one batch: step a reads summary a / k - 1 - a.
+        backward_order = torch.tensor(list(range(k - 1, -1, -1)), device=x.device)
+        seq = torch.cat([seq, seq.index_select(1, backward_order)], 2)
+        outs.append(run_recurrence(rnn2, seq, consts2).view(hid2, 2, batch, out_h, out_w))
+    out = torch.cat(outs, 1)  # (H2, 4, N, out_h, out_w)
+    return out.permute(2, 1, 0, 3, 4).reshape(batch, 4 * hid2, out_h, out_w)
+
+
+@MODELS.register_module()
+class RNNPool(nn.Module):
+    """RNNPool layer: slides RNNPool over a feature map like a pooling layer.
+
+    Registered in MMEngine's root ``MODELS``, so ``dict(type='RNNPool', ...)`` builds it from
+    any child registry (mmdet, mmpretrain, ...).
+
+    Args:
+        in_channels (int): Input channels ``C``.
+        hidden_channels (int | tuple[int, int]): Hidden sizes ``(h1, h2)`` of RNN1 and RNN2
+            (an int sets both). Defaults to (16, 16).
+        kernel_size (int | tuple[int, int]): Patch size ``(r, c)``. Defaults to 8.
+        stride (int | tuple[int, int]): Patch step, at most the patch size. Defaults to 4.
+        padding (int | tuple[int, int]): Zero padding on each side, at most half the patch.
+            Defaults to 0.
+        cell (str): ``'fastgrnn'``, ``'gru'`` or ``'lstm'``. Defaults to ``'fastgrnn'``.
+        nonlinearity (str): ``'standard'`` (sigmoid / tanh) or ``'quant'`` (piecewise-linear
+            quantSigmoid / quantTanh). Defaults to ``'standard'``.
+        ceil_mode (bool): ``nn.MaxPool2d``'s ceil mode (extra windows see zeros past the
+            padding). Defaults to False.
+
+    Attributes:
+        out_channels (int): ``4 * h2``.
+        rnn1 (BaseRNNCell): Row / column cell, ``input_size = in_channels``.
+        rnn2 (BaseRNNCell): Summary cell, ``input_size = h1``.
+        kernel_size, stride, padding (tuple[int, int]): As pairs.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 hidden_channels: IntOrPair = (16, 16),
+                 kernel_size: IntOrPair = 8,
+                 stride: IntOrPair = 4,
+                 padding: IntOrPair = 0,
+                 cell: str = 'fastgrnn',
+                 nonlinearity: str = 'standard',
+                 ceil_mode: bool = False) -> None:
+        super().__init__()
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels <= 0:
+            raise ValueError(f'RNNPool: in_channels must be a positive int, got {in_channels!r}')
+        h1, h2 = _to_pair(hidden_channels, 'hidden_channels')
+        if h1 <= 0 or h2 <= 0:
+            raise ValueError(f'RNNPool: hidden_channels must be positive, got {(h1, h2)}')
+        self.kernel_size, self.stride, self.padding = _check_geometry(
+            kernel_size, stride, padding)
+        if not isinstance(cell, str) or cell.lower() not in RNN_CELLS:
+            raise ValueError(f'RNNPool: cell must be one of {sorted(RNN_CELLS)}, got {cell!r}')
+        self.in_channels = in_channels
+        self.hidden_channels = (h1, h2)
+        self.out_channels = 4 * h2
+        self.cell = cell.lower()
+        self.nonlinearity = nonlinearity
+        self.ceil_mode = bool(ceil_mode)
+        self.rnn1 = build_rnn_cell(self.cell, in_channels, h1, nonlinearity)
+        self.rnn2 = build_rnn_cell(self.cell, h1, h2, nonlinearity)
+
+    def output_size(self, in_h: int, in_w: int) -> Tuple[int, int]:
+        """Spatial output size for an ``in_h x in_w`` input (``nn.MaxPool2d``'s rule)."""
+        return tuple(
+            pool_output_size(n, k, s, p, self.ceil_mode)
+            for n, k, s, p in zip((in_h, in_w), self.kernel_size, self.stride, self.padding))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pool ``x`` of shape ``(N, in_channels, H, W)`` to ``(N, 4 * h2, H_out, W_out)``."""
+        return rnn_pool2d(x, self.rnn1, self.rnn2, self.kernel_size, self.stride, self.padding,
+                          self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f'in_channels={self.in_channels}, hidden_channels={self.hidden_channels}, '
+                f'kernel_size={self.kernel_size}, stride={self.stride}, '
+                f'padding={self.padding}, cell={self.cell!r}, '
+                f'nonlinearity={self.nonlinearity!r}, ceil_mode={self.ceil_mode}')

@@ -1,0 +1,160 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from mmdet_rnnpool.ops import (FASTGRNN_NU_INIT, FASTGRNN_ZETA_INIT, FastGRNNCell, GRUCell,
+                               LSTMCell, build_rnn_cell, quant_sigmoid, quant_tanh)
+
+CELLS = ['fastgrnn', 'gru', 'lstm']
+NONLINEARITIES = ['standard', 'quant']
+
+
+def _randomise(cell: nn.Module, scale: float = 0.5) -> nn.Module:
+    """Non-zero biases, zeta and nu, so that every term of the equations matters."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for param in cell.parameters():
+            param.copy_(scale * torch.randn_like(param))
+    return cell
+
+
+def _plain_step(cell, x, state):
+    """The documented equations, one vector at a time (x: (I,), state: tuple of (H,))."""
+    if cell.nonlinearity == 'standard':
+        gate, act = torch.sigmoid, torch.tanh
+    else:
+        gate = lambda v: torch.clamp((v + 1) / 2, 0, 1)  # noqa: E731
+        act = lambda v: torch.clamp(v, -1, 1)  # noqa: E731
+    hid = cell.hidden_size
+    if isinstance(cell, FastGRNNCell):
+        a = cell.W @ x + cell.U @ state[0]
+        z = gate(a + cell.bias_gate)
+        h_tilde = act(a + cell.bias_update)
+        coef = torch.sigmoid(cell.zeta) * (1 - z) + torch.sigmoid(cell.nu)
+        return (z * state[0] + coef * h_tilde, )
+    if isinstance(cell, GRUCell):
+        gi = cell.W @ x + cell.bias_W
+        gh = cell.U @ state[0] + cell.bias_U
+        r = gate(gi[:hid] + gh[:hid])
+        z = gate(gi[hid:2 * hid] + gh[hid:2 * hid])
+        n = act(gi[2 * hid:] + r * gh[2 * hid:])
+        return ((1 - z) * n + z * state[0], )
+    g = cell.W @ x + cell.U @ state[0] + cell.bias
+    c = gate(g[hid:2 * hid]) * state[1] + gate(g[:hid]) * act(g[2 * hid:3 * hid])
+    return (gate(g[3 * hid:]) * act(c), c)
+
+
+@pytest.mark.parametrize('nonlinearity', NONLINEARITIES)
+@pytest.mark.parametrize('name', CELLS)
+def test_sequence_matches_plain_equations(name, nonlinearity):
+    cell = _randomise(build_rnn_cell(name, 3, 4, nonlinearity).double(), scale=1.0)
+    x = torch.randn(5, 6, 3, dtype=torch.float64)  # (T, M, I)
+    out = cell(x)
+    for m in range(6):
+        state = tuple(torch.zeros(4, dtype=torch.float64) for _ in range(cell.num_state_tensors))
+        for t in range(5):
+            state = _plain_step(cell, x[t, m], state)
+        torch.testing.assert_close(out[m], state[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('nonlinearity', NONLINEARITIES)
+@pytest.mark.parametrize('name', CELLS)
+def test_step_api_and_zero_state_path(name, nonlinearity):
+    cell = _randomise(build_rnn_cell(name, 3, 4, nonlinearity).double(), scale=1.0)
+    x = torch.randn(2, 7, 3, dtype=torch.float64)
+    zeros = tuple(torch.zeros(7, 4, dtype=torch.float64) for _ in range(cell.num_state_tensors))
+    first = cell.step(cell.input_projection(x[0]), None)
+    # The cheaper zero-state path equals a step from an explicit zero state.
+    for a, b in zip(first, cell.step(cell.input_projection(x[0]), zeros)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-14)
+    second = cell.step(cell.input_projection(x[1]), first)
+    for m in range(7):
+        state = tuple(s[m] for s in first)
+        for got, want in zip(second, _plain_step(cell, x[1, m], state)):
+            torch.testing.assert_close(got[m], want, rtol=0, atol=1e-12)
+
+
+def test_gru_and_lstm_match_torch_cells():
+    torch.manual_seed(0)
+    x = torch.randn(4, 5, 3, dtype=torch.float64)
+    gru = _randomise(GRUCell(3, 6).double())
+    ref = nn.GRUCell(3, 6).double()
+    lstm = _randomise(LSTMCell(3, 6).double())
+    ref_lstm = nn.LSTMCell(3, 6).double()
+    with torch.no_grad():
+        ref.weight_ih.copy_(gru.W)
+        ref.weight_hh.copy_(gru.U)
+        ref.bias_ih.copy_(gru.bias_W)
+        ref.bias_hh.copy_(gru.bias_U)
+        ref_lstm.weight_ih.copy_(lstm.W)
+        ref_lstm.weight_hh.copy_(lstm.U)
+        ref_lstm.bias_ih.copy_(lstm.bias)
+        ref_lstm.bias_hh.zero_()
+    h = torch.zeros(5, 6, dtype=torch.float64)
+    h2, c2 = h.clone(), h.clone()
+    for t in range(4):
+        h = ref(x[t], h)
+        h2, c2 = ref_lstm(x[t], (h2, c2))
+    torch.testing.assert_close(gru(x), h, rtol=0, atol=1e-12)
+    torch.testing.assert_close(lstm(x), h2, rtol=0, atol=1e-12)
+
+
+def test_fastgrnn_init_gives_plain_convex_update():
+    cell = FastGRNNCell(3, 5)
+    assert cell.zeta.item() == FASTGRNN_ZETA_INIT and cell.nu.item() == FASTGRNN_NU_INIT
+    assert torch.count_nonzero(cell.bias_gate) == 0 and torch.count_nonzero(cell.bias_update) == 0
+    torch.manual_seed(0)
+    x, h = torch.randn(8, 3), torch.randn(8, 5)
+    a = x @ cell.W.t() + h @ cell.U.t()
+    z, h_tilde = torch.sigmoid(a), torch.tanh(a)
+    new_h = cell.step(cell.input_projection(x), (h, ))[0]
+    # h' = z h + (1 - z) h~ up to sigmoid(-10) ~ 4.5e-5 per unit of |h~|.
+    torch.testing.assert_close(new_h, z * h + (1 - z) * h_tilde, rtol=0, atol=1e-4)
+    assert not torch.allclose(new_h, z * h + (1 - z) * h_tilde, rtol=0, atol=1e-7)
+
+
+def test_quant_nonlinearities_exact_values():
+    x = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0])
+    assert quant_tanh(x).tolist() == [-1.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.0]
+    assert quant_sigmoid(x).tolist() == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+def test_parameter_layout():
+    for cell, gates in ((FastGRNNCell(3, 4), 1), (GRUCell(3, 4), 3), (LSTMCell(3, 4), 4)):
+        assert cell.W.shape == (gates * 4, 3) and cell.U.shape == (gates * 4, 4)
+        assert set(cell.sparsifiable_weights) == {'W', 'U'}
+        # No bias in the input projection: a zero (padding) pixel projects to zero.
+        assert torch.count_nonzero(cell.input_projection(torch.zeros(2, 3))) == 0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='hidden_size'):
+        FastGRNNCell(3, 0)
+    with pytest.raises(ValueError, match='input_size'):
+        GRUCell(-1, 4)
+    with pytest.raises(ValueError, match='nonlinearity'):
+        LSTMCell(3, 4, nonlinearity='relu')
+    with pytest.raises(ValueError, match='cell'):
+        build_rnn_cell('rnn', 3, 4)
+    with pytest.raises(ValueError, match=r'\(T, M, 3\)'):
+        FastGRNNCell(3, 4)(torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize('nonlinearity', NONLINEARITIES)
+def test_fastgrnn_fused_backward_matches_autograd(nonlinearity):
+    cell = _randomise(FastGRNNCell(3, 4, nonlinearity).double(), scale=1.0)
+    x = torch.randn(5, 9, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(9, 4, dtype=torch.float64)
+    grads = []
+    for fused in (True, False):
+        cell.fused_backward = fused
+        cell.zero_grad()
+        x.grad = None
+        out = cell(x)
+        (out * weights).sum().backward()
+        grads.append([out.detach(), x.grad] + [p.grad for p in cell.parameters()])
+    for fused_grad, plain_grad in zip(*grads):
+        torch.testing.assert_close(fused_grad, plain_grad, rtol=0, atol=1e-12)
+    if nonlinearity == 'standard':
+        cell.fused_backward = True
+        assert torch.autograd.gradcheck(cell, (x[:3, :4].detach().requires_grad_(True), ))
