@@ -1,0 +1,4 @@
+"""Anchor assigners."""
+from .s3fd_assigner import S3FDAssigner
+
+__all__ = ['S3FDAssigner']
