@@ -9,7 +9,13 @@ MAdd for the M4 model).
 
 Usage:
     python benchmarks/mcu_models.py [--images DIR] [--checkpoint-quant P] [--checkpoint-m4 P]
+        [--in-place]
+
+``--in-place`` plans the arena with ``plan_arena(in_place=True)`` (inverted residual blocks
+written over their input where the row order allows it, see ``mcu_export/planner.py``); the
+export CLI has no switch for it yet, so the benchmark hands that planner to it.
 """
+import functools
 import argparse
 import json
 import sys
@@ -48,9 +54,14 @@ def main():
     parser.add_argument('--checkpoint-quant', help='Face-Quant checkpoint')
     parser.add_argument('--checkpoint-m4', help='Face-M4 checkpoint')
     parser.add_argument('--out', default=None, help='keep the projects here')
+    parser.add_argument('--in-place', action='store_true',
+                        help='plan inverted residual blocks in place (planner option)')
     args = parser.parse_args()
     import torch
     import export_mcu
+    if args.in_place:
+        from mcu_export.planner import plan_arena
+        export_mcu.plan_arena = functools.partial(plan_arena, in_place=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.out or tmp)

@@ -3,15 +3,23 @@
 Steps are numbered 0 (the streamed front-end) and 1..N (the whole-map layers). A tensor lives
 from the step that writes it to the last step that reads it (a head tensor until its detection
 level is decoded); a scratch buffer lives during its own step. Buffers whose lifetimes overlap
-never share bytes (no kernel runs in place). Placement is greedy best-fit by decreasing size;
-the planner's peak is the arena size the generated code needs.
+never share bytes, with one declared exception: an inverted residual block (``rp_mbconv_s8``)
+that is its input's last reader may write its output *in place* over the input
+(``Buffer.alias_of``) when :func:`mbconv_in_place_ok` proves that every output row lands on
+input rows the block has already consumed (it reads input rows once, in order, into its ring of
+expanded rows); that memory-lean plan also gives each block its minimum scratch (a few output
+pixels per pass instead of whole rows). Aliased tensors form one placement unit. Units are
+placed by decreasing size at the lowest offset free at every step of their lifetime; the
+planner's peak is the arena size the generated code needs.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from .ir import LayerProgram, align4, layer_scratch_bytes
+from .ir import LayerProgram, MBConvLayer, align4, layer_scratch_bytes
 
 ALIGNMENT = 4
+# RP_MBCONV_CHUNK in rp_nn.h: output pixels per pass of a block given its minimum scratch
+MBCONV_CHUNK = 8
 
 
 @dataclass
@@ -24,6 +32,8 @@ class Buffer:
         start (int): First step that uses it.
         end (int): Last step that uses it.
         offset (int): Arena offset (filled by the planner). Defaults to -1.
+        alias_of (str, optional): Input tensor this one is written over in place (same
+            offset). Defaults to None.
     """
 
     name: str
@@ -31,6 +41,7 @@ class Buffer:
     start: int
     end: int
     offset: int = -1
+    alias_of: Optional[str] = None
 
 
 @dataclass
@@ -66,11 +77,70 @@ def detect_order(program: LayerProgram) -> List[Tuple[int, int]]:
     return [(0, level) for level in streamed] + order
 
 
-def plan_arena(program: LayerProgram) -> ArenaPlan:
+def mbconv_min_scratch_bytes(layer: MBConvLayer) -> int:
+    """``rp_mbconv_get_min_buffer_size``: the ring of expanded rows plus ``MBCONV_CHUNK``
+    depthwise (and, with a residual, projected) pixels instead of whole rows; blocks without an
+    expansion keep whole rows.
+
+    Args:
+        layer (MBConvLayer): The block.
+
+    Returns:
+        int: Bytes.
+    """
+    dw = layer.depthwise
+    ow = dw.out_shape[1]
+    chunk = MBCONV_CHUNK if layer.expand is not None and ow > MBCONV_CHUNK else ow
+    size = align4(dw.kernel[0] * dw.in_shape[1] * dw.in_shape[2]) if layer.expand else 0
+    size += align4(chunk * dw.out_shape[2])
+    if layer.residual is not None:
+        size += align4(chunk * layer.project.out_shape[2])
+    return size
+
+
+def mbconv_in_place_ok(layer: MBConvLayer) -> bool:
+    """Whether ``rp_mbconv_s8`` may write its output over its input (same start address).
+
+    The block reads input row ``iy`` once (the expansion into its ring, or the depthwise window
+    when there is no expansion) plus, with a residual, row ``oy`` just before writing output row
+    ``oy``. After output row ``oy`` is written, the first input row still to be read is
+    ``oy * s - pad + kh`` (expansion) or ``(oy + 1) * s - pad`` (no expansion), or ``oy + 1``
+    (residual), whichever is smaller; the output rows written so far must end at or before it.
+
+    Args:
+        layer (MBConvLayer): The block.
+
+    Returns:
+        bool: True when the output may alias the input.
+    """
+    h, w, c = layer.in_shape
+    oh, ow, oc = layer.out_shape
+    dw = layer.depthwise
+    kh, s, pad = dw.kernel[0], dw.stride[0], dw.pad[0]
+    in_row, out_row = w * c, ow * oc
+    for oy in range(oh):
+        if layer.expand is not None:
+            first = oy * s - pad + kh
+        else:
+            first = (oy + 1) * s - pad
+        if layer.residual is not None:
+            first = min(first, oy + 1)
+        if first >= h:
+            continue  # every input row has been read
+        if (oy + 1) * out_row > max(first, 0) * in_row:
+            return False
+    return True
+
+
+def plan_arena(program: LayerProgram, in_place: bool = False) -> ArenaPlan:
     """Plans the arena of a layer program.
 
     Args:
         program (LayerProgram): The program (shapes are inferred and checked).
+        in_place (bool): The memory-lean plan: inverted residual blocks write over their input
+            where :func:`mbconv_in_place_ok` allows it and get their minimum scratch
+            (:func:`mbconv_min_scratch_bytes`, a few pixels per pass instead of whole rows).
+            Defaults to False.
 
     Returns:
         ArenaPlan: offsets, arena size and per-step live bytes.
@@ -93,6 +163,8 @@ def plan_arena(program: LayerProgram) -> ArenaPlan:
             buffers[name].end = max(buffers[name].end, i)
         buffers[step.output] = Buffer(step.output, nbytes(step.output), i, i)
         size = layer_scratch_bytes(step.layer)
+        if in_place and isinstance(step.layer, MBConvLayer):
+            size = mbconv_min_scratch_bytes(step.layer)
         if size:
             key = f'scratch:{step.layer.name}'
             buffers[key] = Buffer(key, align4(size), i, i)
@@ -103,23 +175,40 @@ def plan_arena(program: LayerProgram) -> ArenaPlan:
             if name in buffers:  # streamed heads never exist whole
                 buffers[name].end = max(buffers[name].end, step_index)
 
-    placed: List[Buffer] = []
-    for buf in sorted(buffers.values(), key=lambda b: (-b.size, b.start, b.name)):
-        if buf.size == 0:
-            buf.offset = 0
+    # in-place groups: a block's output joins its input's group when the block is the input's
+    # last reader and the row order makes the overwrite safe
+    group_of: Dict[str, str] = {name: name for name in buffers}
+    if in_place:
+        for i, step in enumerate(program.steps, start=1):
+            src = step.inputs[0] if step.inputs else None
+            if (isinstance(step.layer, MBConvLayer) and len(step.inputs) == 1 and
+                    buffers[src].end == i and mbconv_in_place_ok(step.layer)):
+                buffers[step.output].alias_of = src
+                group_of[step.output] = group_of[src]
+    # a placement unit is a group of tensors at one offset; its extent at step t is the largest
+    # member live at t (an in-place chain shrinks as its maps do)
+    units: Dict[str, Dict[int, int]] = {}
+    for name, buf in buffers.items():
+        ext = units.setdefault(group_of[name], {})
+        for t in range(buf.start, buf.end + 1):
+            ext[t] = max(ext.get(t, 0), buf.size)
+    offsets: Dict[str, int] = {}
+    placed: List[Tuple[int, Dict[int, int]]] = []
+    for root, ext in sorted(units.items(), key=lambda u: (-max(u[1].values()), min(u[1]), u[0])):
+        if max(ext.values()) == 0:
+            offsets[root] = 0
             continue
-        busy = sorted((b.offset, b.offset + b.size) for b in placed
-                      if b.start <= buf.end and buf.start <= b.end)
-        best, best_gap, cursor = None, None, 0
-        for lo, hi in busy:
-            gap = lo - cursor
-            if gap >= buf.size and (best_gap is None or gap < best_gap):
-                best, best_gap = cursor, gap
-            cursor = max(cursor, _align(hi))
-        buf.offset = best if best is not None else cursor
-        placed.append(buf)
-    arena = max((b.offset + b.size for b in placed), default=0)
-    live = [sum(b.size for b in buffers.values() if b.start <= s <= b.end) for s in range(n_steps)]
+        candidates = sorted({0} | {_align(o + size) for o, e in placed for size in e.values()})
+        for cand in candidates:  # lowest offset that no overlapping unit uses at any step
+            if all(not (cand < o + e[t] and o < cand + size)
+                   for o, e in placed for t, size in ext.items() if t in e and e[t]):
+                offsets[root] = cand
+                break
+        placed.append((offsets[root], ext))
+    for name, buf in buffers.items():
+        buf.offset = offsets[group_of[name]]
+    arena = max((o + size for o, e in placed for size in e.values()), default=0)
+    live = [sum(e.get(s, 0) for e in units.values()) for s in range(n_steps)]
     names = ['stream'] + [step.layer.name for step in program.steps]
     return ArenaPlan(buffers, _align(arena), live, names, order)
 
@@ -128,4 +217,7 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-__all__ = ['Buffer', 'ArenaPlan', 'plan_arena', 'detect_order']
+__all__ = [
+    'Buffer', 'ArenaPlan', 'plan_arena', 'detect_order', 'mbconv_in_place_ok',
+    'mbconv_min_scratch_bytes', 'MBCONV_CHUNK'
+]

@@ -4,6 +4,7 @@
 #ifndef RP_INTERNAL_H
 #define RP_INTERNAL_H
 
+#include "rp_simd.h"
 #include "rp_types.h"
 
 /* Round-half-up fixed-point scaling: (acc * mult + 2^(rshift-1)) >> rshift, saturated to int32.
@@ -39,5 +40,8 @@ static inline int32_t rp_clamp(int32_t v, int32_t lo, int32_t hi)
 /* Row kernels shared by the whole-map kernels, the MBConv block and the streamed front-end. */
 rp_status rp_pwconv_s8_pixels(const rp_conv_layer *layer, const int8_t *in, int32_t n_pixels,
                               int8_t *out);
+/* Output pixels [ox0, ox0 + n) of one depthwise output row. */
+rp_status rp_dwconv_s8_pixels(const rp_conv_layer *layer, const int8_t *const *rows, int32_t ox0,
+                              int32_t n, int8_t *out_px0);
 
 #endif /* RP_INTERNAL_H */

@@ -15,17 +15,33 @@ static size_t ring_bytes(const rp_mbconv_layer *l)
     return l->expand != NULL ? RP_ALIGN4((size_t)dw->kernel_h * dw->in.w * dw->in.c) : 0;
 }
 
+/* Scratch for passes of `chunk` output pixels: ring + depthwise pixels (+ projected pixels). */
+static size_t chunk_bytes(const rp_mbconv_layer *l, int32_t chunk)
+{
+    size_t size = ring_bytes(l) + RP_ALIGN4((size_t)chunk * l->depthwise->out.c);
+    if (l->residual != NULL) {
+        size += RP_ALIGN4((size_t)chunk * l->project->out.c);
+    }
+    return size;
+}
+
 size_t rp_mbconv_get_buffer_size(const rp_mbconv_layer *l)
 {
     if (l == NULL || l->depthwise == NULL || l->project == NULL) {
         return 0;
     }
-    const rp_conv_layer *dw = l->depthwise;
-    size_t size = ring_bytes(l) + RP_ALIGN4((size_t)dw->out.w * dw->out.c);
-    if (l->residual != NULL) {
-        size += RP_ALIGN4((size_t)l->project->out.w * l->project->out.c);
+    return chunk_bytes(l, l->depthwise->out.w);
+}
+
+size_t rp_mbconv_get_min_buffer_size(const rp_mbconv_layer *l)
+{
+    if (l == NULL || l->depthwise == NULL || l->project == NULL) {
+        return 0;
     }
-    return size;
+    const int32_t w = l->depthwise->out.w;
+    /* without an expansion the depthwise reads the input itself: keep whole rows, so that an
+     * in-place output row is written only after its input rows have been read */
+    return chunk_bytes(l, l->expand != NULL && w > RP_MBCONV_CHUNK ? RP_MBCONV_CHUNK : w);
 }
 
 rp_status rp_mbconv_s8(const rp_mbconv_layer *l, void *buf, size_t size, const int8_t *in,
@@ -34,7 +50,7 @@ rp_status rp_mbconv_s8(const rp_mbconv_layer *l, void *buf, size_t size, const i
     const int8_t *rows[RP_MAX_KERNEL];
     int32_t slot_row[RP_MAX_KERNEL];
     if (l == NULL || in == NULL || out == NULL || buf == NULL || l->depthwise == NULL ||
-        l->project == NULL || size < rp_mbconv_get_buffer_size(l)) {
+        l->project == NULL || size < rp_mbconv_get_min_buffer_size(l)) {
         return RP_ARG_ERROR;
     }
     const rp_conv_layer *dw = l->depthwise;
@@ -46,9 +62,11 @@ rp_status rp_mbconv_s8(const rp_mbconv_layer *l, void *buf, size_t size, const i
                                  in_dims.w != pj->out.w || in_dims.h != dw->out.h))) {
         return RP_ARG_ERROR;
     }
+    /* whole rows per pass when the scratch allows, else RP_MBCONV_CHUNK pixels (same results) */
+    const int32_t chunk = size >= rp_mbconv_get_buffer_size(l) ? dw->out.w : RP_MBCONV_CHUNK;
     int8_t *ring = (int8_t *)buf;
-    int8_t *dw_row = ring + ring_bytes(l);
-    int8_t *proj_row = dw_row + RP_ALIGN4((size_t)dw->out.w * dw->out.c);
+    int8_t *dw_px = ring + ring_bytes(l);
+    int8_t *proj_px = dw_px + RP_ALIGN4((size_t)chunk * dw->out.c);
     const size_t in_row_bytes = (size_t)in_dims.w * in_dims.c;
     const size_t exp_row_bytes = (size_t)dw->in.w * dw->in.c;
     const size_t out_row_bytes = (size_t)pj->out.w * pj->out.c;
@@ -76,17 +94,22 @@ rp_status rp_mbconv_s8(const rp_mbconv_layer *l, void *buf, size_t size, const i
                 rows[ky] = dst;
             }
         }
-        rp_status st = rp_dwconv_s8_row(dw, rows, dw_row);
         int8_t *out_row = out + (size_t)oy * out_row_bytes;
-        if (st == RP_OK) {
-            st = rp_pwconv_s8_pixels(pj, dw_row, dw->out.w, l->residual != NULL ? proj_row : out_row);
-        }
-        if (st == RP_OK && l->residual != NULL) {
-            st = rp_add_s8(l->residual, in + (size_t)oy * in_row_bytes, proj_row,
-                           (int32_t)out_row_bytes, out_row);
-        }
-        if (st != RP_OK) {
-            return st;
+        for (int32_t ox0 = 0; ox0 < dw->out.w; ox0 += chunk) {
+            const int32_t n = dw->out.w - ox0 < chunk ? dw->out.w - ox0 : chunk;
+            int8_t *dst = out_row + (size_t)ox0 * pj->out.c;
+            rp_status st = rp_dwconv_s8_pixels(dw, rows, ox0, n, dw_px);
+            if (st == RP_OK) {
+                st = rp_pwconv_s8_pixels(pj, dw_px, n, l->residual != NULL ? proj_px : dst);
+            }
+            if (st == RP_OK && l->residual != NULL) {
+                /* in[oy] and out[oy] have the same layout: element-wise, also in place */
+                st = rp_add_s8(l->residual, in + (size_t)oy * in_row_bytes +
+                               (size_t)ox0 * in_dims.c, proj_px, n * pj->out.c, dst);
+            }
+            if (st != RP_OK) {
+                return st;
+            }
         }
     }
     return RP_OK;

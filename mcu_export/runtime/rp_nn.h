@@ -68,16 +68,25 @@ rp_status rp_add_s8(const rp_add_layer *layer, const int8_t *a, const int8_t *b,
  */
 rp_status rp_l2norm_s8(const rp_l2norm_layer *layer, const int8_t *in, int8_t *out);
 
-/** @brief Scratch bytes rp_mbconv_s8() needs. */
+/** @brief Scratch bytes rp_mbconv_s8() needs to work a whole output row at a time. */
 size_t rp_mbconv_get_buffer_size(const rp_mbconv_layer *layer);
+
+/** Output pixels per pass of rp_mbconv_s8() when it gets less than the whole-row scratch. */
+#define RP_MBCONV_CHUNK 8
+
+/** @brief Smallest scratch rp_mbconv_s8() accepts: with an expansion, RP_MBCONV_CHUNK output
+ *  pixels per pass instead of a whole row (same results); otherwise the whole-row size. */
+size_t rp_mbconv_get_min_buffer_size(const rp_mbconv_layer *layer);
 
 /**
  * @brief Inverted residual block computed row by row; only kernel_h expanded rows exist.
  * @param[in]  layer Block.
- * @param[in]  buf   Scratch of rp_mbconv_get_buffer_size() bytes, 4-byte aligned.
+ * @param[in]  buf   Scratch of at least rp_mbconv_get_min_buffer_size() bytes, 4-byte aligned
+ *                   (rp_mbconv_get_buffer_size() or more: whole rows per pass).
  * @param[in]  size  Its size in bytes.
  * @param[in]  in    Input map.
- * @param[out] out   Output map (must not overlap in).
+ * @param[out] out   Output map: must not overlap in, except out == in where the planner's
+ *                   in-place rule (mcu_export.planner.mbconv_in_place_ok) holds.
  * @return RP_OK, RP_ARG_ERROR.
  */
 rp_status rp_mbconv_s8(const rp_mbconv_layer *layer, void *buf, size_t size, const int8_t *in,
