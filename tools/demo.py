@@ -97,11 +97,13 @@ class Demo:
         test_dir = osp.join(self.work_dir, 'test')
         run_tool(['tools/test.py', self.config, self.checkpoint, '--work-dir', test_dir,
                   '--cfg-options', f'data_root={self.data_root}/',
-                  f'test_evaluator.outfile_prefix={test_dir}/wider'])
+                  f'test_evaluator.save_dir={test_dir}',
+                  f'test_evaluator.prediction_dir={test_dir}/predictions'])
         metrics = self._read_metrics(test_dir)
         for setting in ('easy', 'medium', 'hard'):
             self.summary[setting] = metrics[setting]
-        return ', '.join(f'{k} {metrics[k]:.3f}' for k in ('easy', 'medium', 'hard'))
+        return (', '.join(f'{k} {metrics[k]:.3f}' for k in ('easy', 'medium', 'hard'))
+                + f'; PR curves {osp.relpath(test_dir, REPO)}/wider_pr_curves.png')
 
     def draw(self) -> str:
         self._need_checkpoint()

@@ -1,12 +1,12 @@
 # The demo's model (`make demo`): RNNPool-Face-Quant, unchanged, trained briefly on the CPU on
 # the mini WIDER FACE dataset (tools/dataset_converters/build_mini_wider.py). Only the schedule
-# and the crop size differ from the paper's recipe, so that training fits in minutes on 2 cores:
+# and the crop size (and the optimizer) differ from the paper's recipe, so that training fits in minutes on 2 cores:
 # 320 x 320 crops (the mini dataset's faces are 12-200 px), batch 16, an iteration-based
 # schedule with a short warm-up and cosine decay, and one evaluation at the end.
 _base_ = './rnnpool-face-quant_1xb32-300e_widerface.py'
 
 data_root = '{{$WIDER_FACE_ROOT:data/mini_wider/}}'
-max_iters = 400
+max_iters = 500
 crop_size = 320
 
 train_pipeline = [
@@ -42,12 +42,17 @@ test_evaluator = val_evaluator
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=40),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 40, eta_min=1e-4, by_epoch=False,
-         begin=40, end=max_iters)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
+    dict(type='CosineAnnealingLR', T_max=max_iters - 30, eta_min=1e-5, by_epoch=False,
+         begin=30, end=max_iters)
 ]
-# Twice the paper's 0.01 @ batch 32 for a run of a few hundred steps (0.05 diverged).
-optim_wrapper = dict(optimizer=dict(lr=0.02), clip_grad=dict(max_norm=10.))
+# A few hundred steps instead of 300 epochs: AdamW converges far faster than the paper's SGD
+# in so short a run (SGD at lr 0.02 reached easy AP 0.08 after 200 steps).
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=3e-3, weight_decay=1e-4),
+    clip_grad=dict(max_norm=10.))
+# The mini dataset has at most 8 faces per image: fewer candidates keep NMS fast on the CPU.
+model = dict(test_cfg=dict(nms_pre=1000, score_thr=0.05, max_per_img=100))
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
