@@ -29,6 +29,29 @@ def _make(proj: Path, *args, timeout: int = 600) -> subprocess.CompletedProcess:
     return proc
 
 
+def run_host(proj, image: str, timeout: int = 120) -> bytes:
+    """Runs the host build (``make host`` first) on one image and returns its dump.
+
+    Args:
+        proj (str | Path): Generated project.
+        image (str): Image file name relative to ``proj``.
+        timeout (int): Seconds. Defaults to 120.
+
+    Returns:
+        bytes: every tensor, then the detections (``harness.c``'s dump format).
+    """
+    proj = Path(proj)
+    dump = proj / 'dump_eval.bin'
+    proc = subprocess.run([str(proj / 'build' / 'host' / 'model'), image, dump.name], cwd=proj,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{proj}/build/host/model {image} failed ({proc.returncode}):\n'
+                           f'{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}')
+    data = dump.read_bytes()
+    dump.unlink()
+    return data
+
+
 def section_sizes(elf: Path) -> Dict[str, int]:
     """Section sizes of an ELF from ``arm-none-eabi-size -A``."""
     out = subprocess.run(['arm-none-eabi-size', '-A', str(elf)], capture_output=True, text=True,
@@ -89,4 +112,4 @@ def build_and_measure(proj, image: str, qemu: bool = True, log=print) -> dict:
     return res
 
 
-__all__ = ['write_pnm', 'section_sizes', 'build_and_measure']
+__all__ = ['write_pnm', 'run_host', 'section_sizes', 'build_and_measure']

@@ -154,23 +154,39 @@ def act_quant_from_range(lo: float, hi: float) -> ActQuant:
 
 
 class RangeObserver:
-    """Running min/max of a tensor over calibration images.
+    """Range of a tensor over calibration images: min / max, or per-image percentiles.
+
+    With ``percentile`` set, each image contributes its ``percentile``-th and
+    ``(100 - percentile)``-th values instead of its extremes (the widest over the images is
+    kept), so that a handful of outlier activations do not coarsen the step of all others;
+    the outliers are then clipped.
 
     Args:
         name (str): Tensor name (for error messages). Defaults to ''.
+        percentile (float, optional): Upper percentile in (50, 100]; None for min / max.
+            Defaults to None.
     """
 
-    def __init__(self, name: str = '') -> None:
+    def __init__(self, name: str = '', percentile: Optional[float] = None) -> None:
+        if percentile is not None and not 50.0 < float(percentile) <= 100.0:
+            raise ValueError(f'tensor {name!r}: percentile must be in (50, 100], got '
+                             f'{percentile}')
         self.name = name
+        self.percentile = percentile
         self.lo = math.inf
         self.hi = -math.inf
 
     def update(self, x: np.ndarray) -> None:
-        """Adds a batch of values."""
+        """Adds one image's values (a batch counts as one image)."""
         x = np.asarray(x)
-        if x.size:
-            self.lo = min(self.lo, float(x.min()))
-            self.hi = max(self.hi, float(x.max()))
+        if not x.size:
+            return
+        if self.percentile is None or self.percentile == 100.0:
+            lo, hi = float(x.min()), float(x.max())
+        else:
+            lo, hi = np.percentile(x, [100.0 - self.percentile, self.percentile])
+        self.lo = min(self.lo, float(lo))
+        self.hi = max(self.hi, float(hi))
 
     def act_quant(self) -> ActQuant:
         """Quantisation of the observed range."""

@@ -17,9 +17,10 @@ Quantisation: BatchNorm folded, weights per output channel, activations per tens
 min / max over the calibration images, mean / std normalisation (and BGR order) folded into
 the first convolution, so the camera's raw RGB / grey pixels enter the model directly.
 """
+import copy
 import math
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,11 +29,14 @@ import torch.nn as nn
 from .detect_tables import build_detect_level, score_to_q15
 from .ir import (AddLayer, ConvLayer, DetectSpec, FastGRNNCell, L2NormLayer, LayerProgram,
                  MBConvLayer, ProgramStep, RNNPoolLayer, StreamHead, StreamSpec)
+from .planner import detect_order
 from .quantize import (ActQuant, RangeObserver, activation_tables, add_params, fold_batchnorm,
                        quantize_bias, quantize_multipliers, quantize_weights_per_channel,
                        sigmoid_q14)
+from .reference import detect, run_program
 
 Q14 = 1 << 14
+MAX_EQUALIZE_SCALE = 64.0  # largest channel scale of equalize_blocks
 
 
 @dataclass
@@ -198,15 +202,23 @@ def quantize_rnnpool(module: nn.Module, where: str, in_shape, in_q: ActQuant,
 
 
 class _Observers:
-    """Forward hooks that record the output range of named modules."""
+    """Forward hooks that record the output range of named modules.
 
-    def __init__(self) -> None:
+    Args:
+        percentile (float, optional): Range percentile of the inner tensors (see
+            :class:`RangeObserver`); the head outputs always keep min / max, since clipping
+            a logit or a box delta moves a detection. Defaults to None (min / max).
+    """
+
+    def __init__(self, percentile: Optional[float] = None) -> None:
+        self.percentile = percentile
         self.ranges: Dict[str, RangeObserver] = {}
         self.handles = []
         self.last: Dict[str, torch.Tensor] = {}
 
     def watch(self, key: str, module: nn.Module) -> None:
-        self.ranges[key] = RangeObserver(key)
+        self.ranges[key] = RangeObserver(
+            key, None if key.startswith('head') else self.percentile)
 
         def hook(_mod, _inp, out, key=key):
             self.ranges[key].update(out.detach().numpy())
@@ -220,6 +232,34 @@ class _Observers:
 
     def quant(self, key: str) -> ActQuant:
         return self.ranges[key].act_quant()
+
+
+def _watch_tensors(model: nn.Module, percentile: Optional[float] = None) -> '_Observers':
+    """Forward hooks on every module whose output becomes a program tensor (by its name)."""
+    backbone, head = model.backbone, model.bbox_head
+    obs = _Observers(percentile)
+    for i, m in enumerate(backbone.stem):
+        obs.watch(f'stem{i}', m)
+    obs.watch('rnnpool', backbone.rnnpool)
+    for i, stage in enumerate(backbone.stages):
+        for j, m in enumerate(stage):
+            key = f'stage{i}.{j}'
+            obs.watch(key, m)
+            if type(m).__name__ == 'InvertedResidual':
+                if getattr(m, 'with_se', False):
+                    raise ValueError(f'backbone.stages[{i}][{j}]: squeeze-excitation is not '
+                                     'supported')
+                if m.with_expand_conv:
+                    obs.watch(f'{key}.expand', m.expand_conv)
+                obs.watch(f'{key}.dw', m.depthwise_conv)
+                obs.watch(f'{key}.project', m.linear_conv)
+    for k, seq in enumerate(backbone.source_layers):
+        for j, m in enumerate(seq):
+            obs.watch(f'source{k}.{j}', m)
+    for level in range(len(head.cls_convs)):
+        obs.watch(f'head{level}_conf', head.cls_convs[level])
+        obs.watch(f'head{level}_loc', head.reg_convs[level])
+    return obs
 
 
 def _check_supported(model: nn.Module) -> None:
@@ -266,7 +306,9 @@ def _preprocess(model: nn.Module, images: Sequence[np.ndarray]):
 
 def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 'model',
                     score_thr: float = 0.3, iou_thr: float = 0.45, max_candidates: int = 64,
-                    max_dets: int = 16, log=print) -> ExportResult:
+                    max_dets: int = 16, act_percentile: Optional[float] = None,
+                    bias_correction_images: int = 8, equalize: bool = True,
+                    log=print) -> ExportResult:
     """Calibrates, quantises and maps a detector onto a :class:`LayerProgram`.
 
     Args:
@@ -277,6 +319,15 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
         iou_thr (float): NMS IoU threshold. Defaults to 0.45.
         max_candidates (int): Bounded pre-NMS list size. Defaults to 64.
         max_dets (int): Detections out. Defaults to 16.
+        act_percentile (float, optional): Calibrate the inner activations' ranges on this
+            per-image percentile instead of min / max (head outputs keep min / max).
+            Defaults to None.
+        bias_correction_images (int): Calibration images on which each layer's mean
+            per-channel output error (integer program vs float model, upstream errors
+            included) is measured and cancelled through its int32 bias, layer by layer in
+            execution order; 0 disables it. Defaults to 8.
+        equalize (bool): Equalise the channel ranges inside inverted residual blocks first
+            (:func:`equalize_blocks`, on a copy of the model). Defaults to True.
         log (callable): Progress printer. Defaults to print.
 
     Returns:
@@ -290,29 +341,15 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
         raise ValueError(f'images have {c} channels, backbone.in_channels is '
                          f'{backbone.in_channels}')
     x, transform = _preprocess(model, images)
-    obs = _Observers()
-    for i, m in enumerate(backbone.stem):
-        obs.watch(f'stem{i}', m)
-    obs.watch('rnnpool', backbone.rnnpool)
-    for i, stage in enumerate(backbone.stages):
-        for j, m in enumerate(stage):
-            key = f'stage{i}.{j}'
-            obs.watch(key, m)
-            if type(m).__name__ == 'InvertedResidual':
-                if getattr(m, 'with_se', False):
-                    raise ValueError(f'backbone.stages[{i}][{j}]: squeeze-excitation is not '
-                                     'supported')
-                if m.with_expand_conv:
-                    obs.watch(f'{key}.expand', m.expand_conv)
-                obs.watch(f'{key}.dw', m.depthwise_conv)
-                obs.watch(f'{key}.project', m.linear_conv)
-    for k, seq in enumerate(backbone.source_layers):
-        for j, m in enumerate(seq):
-            obs.watch(f'source{k}.{j}', m)
-    for level in range(len(head.cls_convs)):
-        obs.watch(f'head{level}_conf', head.cls_convs[level])
-        obs.watch(f'head{level}_loc', head.reg_convs[level])
+    if equalize:
+        # on a copy: the float function is the same, but the caller keeps its weights
+        model = copy.deepcopy(model)
+        backbone, head = model.backbone, model.bbox_head
+        count = equalize_blocks(model, x[:max(bias_correction_images, 8)])
+        log(f'  equalised the channel ranges of {count} inverted residual block(s)')
+    obs = _watch_tensors(model, act_percentile)
     log(f'  calibrating on {len(images)} image(s) of {w}x{h}x{c}')
+    float_maps = []  # float tensors (HWC) of the first images, for the bias correction
     with torch.no_grad():
         for i in range(len(images)):
             feats = backbone(x[i:i + 1])
@@ -320,6 +357,9 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
             if i == 0:
                 float_heads = {k: v[0].permute(1, 2, 0).numpy() for k, v in obs.last.items()
                                if k.startswith('head')}
+            if i < bias_correction_images:
+                float_maps.append({k: v[0].permute(1, 2, 0).numpy().astype(np.float64)
+                                   for k, v in obs.last.items()})
     obs.remove()
 
     quant: Dict[str, ActQuant] = {}
@@ -444,7 +484,170 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
                         max_dets)
     program = LayerProgram(name, stream, steps, detect)
     program.infer_shapes()
+    if float_maps:
+        log(f'  bias correction on {len(float_maps)} image(s)')
+        correct_biases(program, {k: obs.quant(k) for k in obs.ranges},
+                       images[:len(float_maps)], float_maps)
     return ExportResult(program, quant, float_heads, np.asarray(images[0]), geometry)
+
+
+def _scale_output_channels(module: nn.Module, scale: torch.Tensor) -> None:
+    """Multiplies a ConvModule's (BN-folded) output channels by ``scale`` (> 0)."""
+    conv, bn, _ = _conv_module_parts(module, 'equalisation')
+    if bn is not None:
+        bn.weight.data *= scale
+        bn.bias.data *= scale
+    else:
+        conv.weight.data *= scale.view(-1, 1, 1, 1)
+        if conv.bias is not None:
+            conv.bias.data *= scale
+
+
+def equalize_blocks(model: nn.Module, inputs: torch.Tensor) -> int:
+    """Equalises the per-channel activation ranges inside inverted residual blocks (in place).
+
+    int8 activations are per tensor, so a channel whose range is a tenth of its tensor's
+    keeps three bits; the expanded and depthwise maps of MobileNetV2 blocks are the worst.
+    ReLU commutes with positive scaling (blocks with other activations are left alone), so
+    expanded channel ``c`` is scaled by
+    ``r_max / r_c`` (its calibrated max) and the depthwise filter ``c`` by the inverse: the
+    float function is unchanged, and with per-channel weights the weight precision too. The
+    depthwise outputs are scaled by ``sqrt(r_max / r_c)`` against the projection's input
+    columns (which share per-output-channel weight scales, hence only half way).
+
+    Args:
+        model (nn.Module): Detector with an RNNPoolS3FD backbone (modified in place).
+        inputs (torch.Tensor): Normalised calibration inputs ``(n, c, h, w)``.
+
+    Returns:
+        int: Number of blocks equalised.
+    """
+    def relu_after(module):  # ReLU6 and others do not commute with scaling
+        return (getattr(module, 'with_activation', False)
+                and type(getattr(module, 'activate', None)) is nn.ReLU
+                and (not getattr(module, 'with_norm', False)
+                     or (isinstance(module.norm, nn.BatchNorm2d) and module.norm.affine)))
+
+    blocks = [m for stage in model.backbone.stages for m in stage
+              if type(m).__name__ == 'InvertedResidual' and m.with_expand_conv
+              and relu_after(m.expand_conv) and relu_after(m.depthwise_conv)
+              and type(m.depthwise_conv.conv) is nn.Conv2d
+              and type(m.linear_conv.conv) is nn.Conv2d]
+    maxima: Dict[int, Dict[str, torch.Tensor]] = {}
+    handles = []
+    for i, block in enumerate(blocks):
+        maxima[i] = {}
+        for key, mod in (('expand', block.expand_conv), ('dw', block.depthwise_conv)):
+            def hook(_mod, _inp, out, i=i, key=key):
+                cur = out.detach().amax(dim=(0, 2, 3))
+                prev = maxima[i].get(key)
+                maxima[i][key] = cur if prev is None else torch.maximum(prev, cur)
+            handles.append(mod.register_forward_hook(hook))
+    with torch.no_grad():
+        for n in range(len(inputs)):
+            model.bbox_head.forward_layers(model.backbone(inputs[n:n + 1]))
+    for h in handles:
+        h.remove()
+    with torch.no_grad():
+        for i, block in enumerate(blocks):
+            # capped: a nearly dead channel is not worth a huge multiplier downstream
+            r = maxima[i]['expand'].double()
+            s = (r.max() / r.clamp_min(1e-12)).clamp(1.0, MAX_EQUALIZE_SCALE)
+            _scale_output_channels(block.expand_conv, s.float())
+            block.depthwise_conv.conv.weight.data /= s.float().view(-1, 1, 1, 1)
+            r = maxima[i]['dw'].double()
+            t = (r.max() / r.clamp_min(1e-12)).sqrt().clamp(1.0, MAX_EQUALIZE_SCALE**0.5)
+            _scale_output_channels(block.depthwise_conv, t.float())
+            block.linear_conv.conv.weight.data /= t.float().view(1, -1, 1, 1)
+    return len(blocks)
+
+
+def _bias_correct(layer: ConvLayer, x: np.ndarray, floats: Sequence[np.ndarray],
+                  out_q: ActQuant, run_conv) -> None:
+    """Cancels ``layer``'s mean per-channel output error through its int32 bias (in place).
+
+    Args:
+        layer (ConvLayer): The layer (its bias is replaced).
+        x (list[np.ndarray]): Its integer inputs, one per image.
+        floats (list[np.ndarray]): The float model's outputs, one per image.
+        out_q (ActQuant): Output quantisation.
+        run_conv (callable): The reference convolution.
+    """
+    err_sum = np.zeros(layer.out_shape[2])
+    count = np.zeros(layer.out_shape[2])
+    lo = out_q.dequantize(np.array(layer.act_min)) if layer.act_min > -128 else -np.inf
+    for xi, f in zip(x, floats):
+        d = out_q.dequantize(run_conv(layer, xi)) - f
+        # where a fused ReLU clamps, the pre-activation error is not observable
+        valid = f > lo + out_q.scale
+        err_sum += (d * valid).sum(axis=(0, 1))
+        count += valid.sum(axis=(0, 1))
+    err = np.where(count > 0, err_sum / np.maximum(count, 1), 0.0)
+    # one accumulator unit is out_scale * multiplier / 2^(31 + rshift - 31) output units
+    acc_per_real = 2.0**layer.rshift.astype(np.float64) / (
+        layer.multiplier.astype(np.float64) * out_q.scale)
+    bias = layer.bias.astype(np.int64) - np.round(err * acc_per_real).astype(np.int64)
+    layer.bias = np.clip(bias, -2**31, 2**31 - 1).astype(np.int32)
+
+
+def correct_biases(program: LayerProgram, quant: Dict[str, ActQuant],
+                   images: Sequence[np.ndarray], float_maps: Sequence[Dict[str, np.ndarray]]
+                   ) -> None:
+    """Empirical bias correction of every convolution of a program (in place).
+
+    Layer by layer in execution order, the integer reference runs on the images with the
+    already corrected layers upstream; each convolution's mean per-channel error against the
+    float model (whose outputs are named like the program's layers) is removed from its bias.
+    Rounding and clipping of int8 activations are biased (a ReLU after a noisy input, the
+    rounding of small weights), and that bias, unlike the noise, adds up layer after layer.
+
+    Args:
+        program (LayerProgram): The program (its layers' biases are replaced).
+        quant (dict[str, ActQuant]): Quantisation of every tensor.
+        images (Sequence[np.ndarray]): uint8 HWC images.
+        float_maps (Sequence[dict]): The float model's tensors (HWC) of each image, by layer
+            name (:func:`_watch_tensors`).
+    """
+    from .reference import add, conv2d, l2norm, rnnpool
+
+    def corrected(layer, xs):
+        if layer.name in float_maps[0] and layer.bias is not None:
+            _bias_correct(layer, xs, [m[layer.name] for m in float_maps], quant[layer.name],
+                          conv2d)
+        return [conv2d(layer, xi) for xi in xs]
+
+    stream = program.stream
+    camera = [(im.astype(np.int16) - 128).astype(np.int8) for im in images]
+    maps: List[Optional[list]] = []
+    for stage, src in zip(stream.stages, stream.srcs):
+        xs = camera if src == -1 else maps[src]
+        if isinstance(stage, StreamHead):
+            corrected(stage.loc, xs)
+            corrected(stage.conf, xs)
+            maps.append(None)
+        elif isinstance(stage, RNNPoolLayer):
+            maps.append([rnnpool(stage, xi) for xi in xs])
+        elif isinstance(stage, L2NormLayer):
+            maps.append([l2norm(stage, xi) for xi in xs])
+        else:
+            maps.append(corrected(stage, xs))
+    pad = ((0, stream.pad_bottom), (0, stream.pad_right), (0, 0))
+    tensors = {stream.output: [np.pad(m, pad, mode='edge') for m in maps[stream.out_index]]}
+    for step in program.steps:
+        layer, xs = step.layer, tensors[step.inputs[0]]
+        if isinstance(layer, MBConvLayer):
+            ys = corrected(layer.expand, xs) if layer.expand is not None else xs
+            ys = corrected(layer.project, corrected(layer.depthwise, ys))
+            if layer.residual is not None:
+                ys = [add(layer.residual, xi, yi) for xi, yi in zip(xs, ys)]
+        elif isinstance(layer, L2NormLayer):
+            ys = [l2norm(layer, xi) for xi in xs]
+        elif isinstance(layer, ConvLayer):
+            ys = corrected(layer, xs)
+        else:
+            raise ValueError(f'bias correction: layer {layer.name!r} of kind '
+                             f'{type(layer).__name__} is not supported')
+        tensors[step.output] = ys
 
 
 def _quantize_block(m: nn.Module, key: str, where: str, in_shape, in_q: ActQuant,
@@ -521,6 +724,176 @@ def float_detections(heads: Dict[str, np.ndarray], program: LayerProgram,
     return np.concatenate([boxes[kept], scores[kept, None]], 1) if kept else np.zeros((0, 5))
 
 
+def float_head_outputs(model: nn.Module, images: Sequence[np.ndarray]
+                       ) -> List[Dict[str, np.ndarray]]:
+    """Float head outputs (HWC, named like the program's head tensors) of each image.
+
+    The images go through the same normalisation as the exported program's folded first
+    convolution; the raw conv outputs are taken (S3FD max-out is applied by the decoder,
+    :func:`float_detections`, exactly as the C does).
+
+    Args:
+        model (nn.Module): The detector (eval mode).
+        images (Sequence[np.ndarray]): uint8 RGB / grey HWC images of the model's size.
+
+    Returns:
+        list[dict[str, np.ndarray]]: ``head{level}_loc`` / ``head{level}_conf`` per image.
+    """
+    model.eval()
+    head = model.bbox_head
+    outputs: Dict[str, np.ndarray] = {}
+    handles = []
+    for level in range(len(head.cls_convs)):
+        for kind, mod in (('conf', head.cls_convs[level]), ('loc', head.reg_convs[level])):
+            def hook(_mod, _inp, out, key=f'head{level}_{kind}'):
+                outputs[key] = out[0].detach().permute(1, 2, 0).numpy()
+            handles.append(mod.register_forward_hook(hook))
+    result = []
+    try:
+        with torch.no_grad():
+            for image in images:
+                x, _ = _preprocess(model, [image])
+                head.forward_layers(model.backbone(x))
+                result.append(dict(outputs))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return result
+
+
+def match_detections(reference: np.ndarray, other: np.ndarray) -> List[tuple]:
+    """Greedy one-to-one matching by IoU, in decreasing reference score.
+
+    Args:
+        reference (np.ndarray): ``(n, 5)`` boxes + score (e.g. the float model's).
+        other (np.ndarray): ``(m, 5)`` boxes + score (e.g. the int8 program's).
+
+    Returns:
+        list[tuple]: ``(i, j, iou)`` per reference detection; ``j = -1``, ``iou = 0`` when
+        nothing is left to match it.
+    """
+    used = set()
+    pairs = []
+    for i in np.argsort(-reference[:, 4], kind='stable') if len(reference) else []:
+        best, best_iou = -1, 0.0
+        for j in range(len(other)):
+            if j not in used:
+                iou = box_iou(reference[i, :4], other[j, :4])
+                if iou > best_iou:
+                    best, best_iou = j, iou
+        if best >= 0:
+            used.add(best)
+        pairs.append((int(i), best, best_iou))
+    return pairs
+
+
+def detection_parity(float_dets: Sequence[np.ndarray], int_dets: Sequence[np.ndarray],
+                     score_thr: float, score_margin: float = 0.1,
+                     iou_thr: float = 0.9) -> dict:
+    """Float-vs-int8 detection agreement over images.
+
+    A float detection with score >= ``score_thr`` is *matched* when the int8 detections
+    (down to ``score_thr - score_margin``, so that a score just across the threshold is not
+    counted as a miss) hold a box with IoU >= ``iou_thr`` (greedy one-to-one matching); the
+    same is measured the other way round (int8 detections >= ``score_thr`` against float
+    ones down to the margin).
+
+    Args:
+        float_dets (Sequence[np.ndarray]): Per image ``(n, 5)`` float detections, decoded
+            down to ``score_thr - score_margin``.
+        int_dets (Sequence[np.ndarray]): Per image ``(m, 5)`` int8 detections (pixels,
+            probability score), decoded down to the same threshold.
+        score_thr (float): Detections counted from this score.
+        score_margin (float): Score tolerance of the partner detection. Defaults to 0.1.
+        iou_thr (float): IoU of a match. Defaults to 0.9.
+
+    Returns:
+        dict: counts, matched fractions both ways, IoU and score-difference statistics.
+    """
+    ious, score_diffs, missed_scores = [], [], []
+    n_float = n_int = int_matched = 0
+    for fd, idt in zip(float_dets, int_dets):
+        fd, idt = np.asarray(fd).reshape(-1, 5), np.asarray(idt).reshape(-1, 5)
+        low = score_thr - score_margin
+        fd, idt = fd[fd[:, 4] >= low], idt[idt[:, 4] >= low]
+        fsel, isel = fd[fd[:, 4] >= score_thr], idt[idt[:, 4] >= score_thr]
+        n_float += len(fsel)
+        n_int += len(isel)
+        for i, j, iou in match_detections(fsel, idt):
+            ious.append(iou)
+            if iou >= iou_thr:
+                score_diffs.append(float(idt[j, 4] - fsel[i, 4]))
+            else:
+                missed_scores.append(float(fsel[i, 4]))
+        int_matched += sum(iou >= iou_thr for _, _, iou in match_detections(isel, fd))
+    ious = np.asarray(ious)
+    matched = int((ious >= iou_thr).sum())
+    diffs = np.abs(score_diffs) if score_diffs else np.zeros(1)
+    return dict(
+        images=len(float_dets), score_thr=score_thr, score_margin=score_margin,
+        iou_thr=iou_thr, float_detections=n_float, int_detections=n_int, matched=matched,
+        iou_ge_thr_fraction=round(matched / n_float, 4) if n_float else None,
+        iou_ge_0_5_fraction=(round(float((ious >= 0.5).sum()) / n_float, 4) if n_float
+                             else None),
+        int_matched=int(int_matched),
+        int_iou_ge_thr_fraction=round(int_matched / n_int, 4) if n_int else None,
+        mean_iou=round(float(ious.mean()), 4) if len(ious) else None,
+        median_iou=round(float(np.median(ious)), 4) if len(ious) else None,
+        score_abs_diff_mean=round(float(diffs.mean()), 4),
+        score_abs_diff_max=round(float(diffs.max()), 4),
+        score_diff_mean=round(float(np.mean(score_diffs)), 4) if score_diffs else 0.0,
+        unmatched_float_scores=[round(s, 3) for s in sorted(missed_scores, reverse=True)[:10]])
+
+
+def measure_parity(model: nn.Module, result: ExportResult, images: Sequence[np.ndarray],
+                   score_thr: float = 0.5, score_margin: float = 0.1, iou_thr: float = 0.9,
+                   on_image: Optional[Callable] = None, log=print) -> dict:
+    """Float model vs exported int8 program: detections on images (see
+    :func:`detection_parity`).
+
+    The int8 side is the integer reference (bit-exact with the C); both sides decode with the
+    same algorithm (:func:`float_detections` equals mmdet's ``predict_by_feat``) down to
+    ``score_thr - score_margin``, with room for 512 candidates and 100 detections, so the
+    deployed top-K / candidate bounds do not enter the comparison.
+
+    Args:
+        model (nn.Module): The float detector (eval mode).
+        result (ExportResult): What :func:`export_detector` returned for it.
+        images (Sequence[np.ndarray]): uint8 HWC images of the model's size (ideally not the
+            calibration images).
+        score_thr (float): Detections counted from this score. Defaults to 0.5.
+        score_margin (float): Score tolerance of the partner detection. Defaults to 0.1.
+        iou_thr (float): IoU of a match. Defaults to 0.9.
+        on_image (callable, optional): Called as ``on_image(index, image, tensors, dets)``
+            with the reference tensors and the deployed program's detections of each image
+            (e.g. to compare a build with them). Defaults to None.
+        log (callable): Progress printer. Defaults to print.
+
+    Returns:
+        dict: :func:`detection_parity`'s statistics.
+    """
+    program = result.program
+    h, w, _ = program.stream.image_shape
+    low = max(score_thr - score_margin, 0.0)
+    spec = replace(program.detect, score_thr=score_to_q15(low),
+                   max_candidates=max(512, program.detect.max_candidates),
+                   max_dets=max(100, program.detect.max_dets))
+    order = [level for _, level in detect_order(program)]
+    float_dets, int_dets = [], []
+    for index, image in enumerate(images):
+        heads = float_head_outputs(model, [image])[0]
+        float_dets.append(float_detections(heads, program, result.geometry, w, h, low,
+                                           program.detect.iou_thr / 32767, spec.max_dets))
+        tensors, dets = run_program(program, image)
+        if on_image is not None:
+            on_image(index, image, tensors, dets)
+        q = detect(spec, tensors, w, h, order)
+        int_dets.append(np.concatenate([q[:, :4] / 16.0, q[:, 4:5] / 32767.0], 1))
+        if (index + 1) % 10 == 0 or index + 1 == len(images):
+            log(f'  parity: {index + 1}/{len(images)} images')
+    return detection_parity(float_dets, int_dets, score_thr, score_margin, iou_thr)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two ``(x1, y1, x2, y2)`` boxes."""
     iw = min(a[2], b[2]) - max(a[0], b[0])
@@ -533,4 +906,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 __all__ = ['ExportResult', 'export_detector', 'quantize_conv', 'quantize_rnnpool',
-           'float_detections', 'box_iou']
+           'float_detections', 'float_head_outputs', 'match_detections', 'detection_parity',
+           'measure_parity', 'correct_biases', 'equalize_blocks',
+           'box_iou']

@@ -3,12 +3,19 @@
 Usage:
     python tools/deployment/export_mcu.py CONFIG CHECKPOINT --out DIR \
         [--calib-images IMG_OR_DIR ...] [--input-size H W] [--channels C] \
-        [--ram-budget 262144] [--topk 16] [--no-qemu]
+        [--ram-budget 262144] [--topk 16] [--no-qemu] \
+        [--eval-images IMG_OR_DIR ...] [--num-eval 16] [--parity-score-thr 0.5] \
+        [--parity-score-margin 0.1] [--parity-iou 0.9] [--min-parity FRACTION]
 
 Writes DIR/ (model.c/.h, runtime/, harness, Makefile, linker script, startup), builds it for the
 host and (when arm-none-eabi-gcc and qemu-system-arm exist) for mps2-an386, runs both on the
-first calibration image, checks host == integer reference == QEMU bit-exactly, and writes
-DIR/report.md, DIR/report.json and DIR/ram.png.
+first calibration image, checks host == integer reference == QEMU bit-exactly, then compares
+the float model's detections with the int8 program's on the evaluation images (the host build
+is checked against the integer reference on each of them too), and writes DIR/report.md,
+DIR/report.json and DIR/ram.png. Tolerance of the comparison: every float detection with score
+>= --parity-score-thr should have an int8 detection (score >= thr - margin) with IoU >=
+--parity-iou; report.json's ``float_vs_int.iou_ge_thr_fraction`` says how many do, and
+--min-parity turns a lower fraction into exit status 1.
 """
 import argparse
 import json
@@ -19,14 +26,23 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mcu_export.build import build_and_measure, write_pnm  # noqa: E402
+from mcu_export.build import build_and_measure, run_host, write_pnm  # noqa: E402
 from mcu_export.codegen import tensor_order, write_project  # noqa: E402
 from mcu_export.planner import plan_arena  # noqa: E402
 from mcu_export.reference import run_program  # noqa: E402
 
+TOLERANCE = ('every float detection with score >= {thr} has an int8 detection (score >= '
+             '{low:g}) with IoU >= {iou} (greedy one-to-one matching); {frac} of them do')
+
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm')
 CONTEXT_BYTES_PER_CANDIDATE = 12
 HARNESS_BYTES = 512  # text line, command line, semihosting blocks (see templates/harness.c)
+
+
+def dump_bytes(program, tensors, dets) -> bytes:
+    """The harness's dump (every tensor, then the detections) as the reference predicts it."""
+    expected = b''.join(tensors[n].tobytes() for n in tensor_order(program))
+    return expected + np.int32(len(dets)).tobytes() + dets.astype('<i4').tobytes()
 
 
 def parse_args(argv=None):
@@ -51,6 +67,21 @@ def parse_args(argv=None):
     parser.add_argument('--iou-thr', type=float, default=None,
                         help='NMS IoU threshold (default: test_cfg.nms.iou_threshold, else 0.45)')
     parser.add_argument('--no-qemu', action='store_true', help='skip the M4 build and QEMU run')
+    parser.add_argument('--eval-images', nargs='+', default=None,
+                        help='images or directories of the float-vs-int8 comparison (default: '
+                        'the calibration images; give held-out ones for an honest number)')
+    parser.add_argument('--num-eval', type=int, default=16,
+                        help='images of the float-vs-int8 comparison (0 skips it)')
+    parser.add_argument('--parity-score-thr', type=float, default=0.5,
+                        help='float detections from this score must be matched by the int8 '
+                        'program')
+    parser.add_argument('--parity-score-margin', type=float, default=0.1,
+                        help='a partner detection may score this much below the threshold')
+    parser.add_argument('--parity-iou', type=float, default=0.9,
+                        help='IoU of a matched float / int8 detection pair')
+    parser.add_argument('--min-parity', type=float, default=None,
+                        help='fail (exit 1) when fewer float detections than this fraction are '
+                        'matched (default: report only)')
     return parser.parse_args(argv)
 
 
@@ -117,6 +148,35 @@ def check_budget(plan, program, ram_budget, stack_bytes):
     return total
 
 
+def parity_lines(fvi: dict) -> list:
+    """report.md lines of the float-vs-int8 comparison."""
+    first = fvi['first_image']
+    lines = [f'Float vs int8 detections on the test image: {first["float_detections"]} float, '
+             f'{first["int_detections"]} int8, {first["float_matched_iou_0_9"]} float ones '
+             'matched at IoU >= 0.9; head error (mean, int8 steps): '
+             f'{first["head_mean_abs_error_in_steps"]}.', '']
+    if 'images' not in fvi:
+        return lines + ['Float vs int8 detections over images: not measured (--num-eval 0).', '']
+    lines += [f'## Float vs int8 detections ({fvi["images"]} images)', '',
+              f'Tolerance: {fvi["tolerance"]}.', '',
+              '| quantity | value |', '|---|---|',
+              f'| float detections (score >= {fvi["score_thr"]}) | {fvi["float_detections"]} |',
+              f'| matched at IoU >= {fvi["iou_thr"]} | {fvi["matched"]} '
+              f'({fvi["iou_ge_thr_fraction"]}) |',
+              f'| matched at IoU >= 0.5 (fraction) | {fvi["iou_ge_0_5_fraction"]} |',
+              f'| int8 detections (score >= {fvi["score_thr"]}) | {fvi["int_detections"]} |',
+              f'| int8 ones matched by a float one | {fvi["int_matched"]} '
+              f'({fvi["int_iou_ge_thr_fraction"]}) |',
+              f'| IoU of the float detections\' best partner: mean / median | '
+              f'{fvi["mean_iou"]} / {fvi["median_iou"]} |',
+              f'| score difference of matched pairs: mean abs / max abs / mean | '
+              f'{fvi["score_abs_diff_mean"]} / {fvi["score_abs_diff_max"]} / '
+              f'{fvi["score_diff_mean"]} |',
+              f'| scores of unmatched float detections (top 10) | '
+              f'{fvi["unmatched_float_scores"]} |', '']
+    return lines
+
+
 def write_report(out: Path, report: dict, plan) -> None:
     (out / 'report.json').write_text(json.dumps(report, indent=2) + '\n')
     try:
@@ -160,7 +220,9 @@ def write_report(out: Path, report: dict, plan) -> None:
              '', f'Host == integer reference (all tensors, detections): '
              f'{report["host_matches_reference"]}; QEMU == host: '
              f'{fmt(report["qemu_matches_host"])}.', '',
-             f'Float vs int8 detections on the test image: {report["float_vs_int"]}', '',
+             'Host == integer reference on the float-vs-int8 images: '
+             f'{fmt(report["host_matches_reference_on_eval_images"])}.', '',
+             *parity_lines(report['float_vs_int']),
              '## Arena plan', '', '| step | layer | live bytes |', '|---|---|---|']
     lines += [f'| {i} | {n} | {b:,} |' for i, (n, b) in enumerate(zip(plan.step_names,
                                                                       plan.live_bytes))]
@@ -186,7 +248,14 @@ def main(argv=None):
     images, files = load_images(args.calib_images, size, channels, args.num_calib)
     if not images:
         raise ValueError('--calib-images: no images found (give image files or directories)')
-    from mcu_export.torch_export import box_iou, export_detector, float_detections
+    if args.eval_images is None:
+        eval_images, eval_files = images[:args.num_eval], files[:args.num_eval]
+    else:
+        eval_images, eval_files = load_images(args.eval_images, size, channels, args.num_eval)
+        if not eval_images and args.num_eval > 0:
+            raise ValueError('--eval-images: no images found (give image files or directories)')
+    from mcu_export.torch_export import (box_iou, export_detector, float_detections,
+                                         measure_parity)
     print('[3/6] calibrating and quantising')
     res = export_detector(model, images, name=Path(args.config).stem, score_thr=score_thr,
                           iou_thr=iou_thr, max_candidates=args.max_candidates,
@@ -203,9 +272,7 @@ def main(argv=None):
     tensors, dets = run_program(program, res.first_image)
     measured = build_and_measure(out, 'image.pnm', qemu=not args.no_qemu)
     raw = (out / 'dump_host.bin').read_bytes()
-    expected = b''.join(tensors[n].tobytes() for n in tensor_order(program))
-    expected += np.int32(len(dets)).tobytes() + dets.astype('<i4').tobytes()
-    host_ok = raw == expected
+    host_ok = raw == dump_bytes(program, tensors, dets)
     # float model vs int8 program on the test image
     h, w = size
     fdets = float_detections(res.float_heads, program, res.geometry, w, h, score_thr, iou_thr,
@@ -217,6 +284,33 @@ def main(argv=None):
         q = res.quant[name]
         head_err[name] = round(float(np.abs(q.dequantize(tensors[name]) - ref_t).mean() /
                                      q.scale), 3)
+    parity, host_images_ok = None, None
+    if eval_images and args.num_eval > 0:
+        print(f'[5/6] float vs int8 detections on {len(eval_images)} image(s) (host build '
+              'checked against the reference on each)')
+        mismatched = []
+
+        def check_host(index, image, tensors_i, dets_i):
+            write_pnm(out / 'eval.pnm', image)
+            got = run_host(out, 'eval.pnm')
+            if got != dump_bytes(program, tensors_i, dets_i):
+                mismatched.append(str(eval_files[index]))
+
+        parity = measure_parity(model, res, eval_images, score_thr=args.parity_score_thr,
+                                score_margin=args.parity_score_margin,
+                                iou_thr=args.parity_iou, on_image=check_host)
+        (out / 'eval.pnm').unlink(missing_ok=True)
+        frac = parity['iou_ge_thr_fraction']
+        parity['tolerance'] = TOLERANCE.format(
+            thr=args.parity_score_thr, iou=args.parity_iou,
+            low=max(args.parity_score_thr - args.parity_score_margin, 0.0),
+            frac='n/a (no float detections)' if frac is None else f'{frac:.1%}')
+        parity['min_fraction'] = args.min_parity
+        parity['eval_images'] = [str(f) for f in eval_files]
+        host_images_ok = dict(images=len(eval_images), mismatched=mismatched)
+        print(f'  float detections >= {args.parity_score_thr}: {parity["float_detections"]}, '
+              f'matched at IoU >= {args.parity_iou}: {parity["matched"]} ({frac}); host == '
+              f'reference on {len(eval_images) - len(mismatched)}/{len(eval_images)} images')
     madds = program.madds
     instr = measured['instructions']
     report = dict(
@@ -230,16 +324,25 @@ def main(argv=None):
         planner=dict(arena_bytes=plan.arena_bytes, live_bytes=plan.live_bytes,
                      step_names=plan.step_names, static_estimate_bytes=total - args.stack_bytes,
                      total_estimate_bytes=total),
-        float_vs_int=dict(float_detections=int(len(fdets)), int_detections=int(len(dets)),
-                          float_matched_iou_0_9=int(matched),
-                          head_mean_abs_error_in_steps=head_err),
+        float_vs_int=dict(first_image=dict(float_detections=int(len(fdets)),
+                                           int_detections=int(len(dets)),
+                                           float_matched_iou_0_9=int(matched),
+                                           head_mean_abs_error_in_steps=head_err),
+                          **(parity or {})),
+        host_matches_reference_on_eval_images=host_images_ok,
         calibration_images=[str(f) for f in files], note=measured['note'])
     write_report(out, report, plan)
     print(f'[6/6] wrote {out / "report.md"}: flash {report["flash_bytes"]}, peak RAM '
           f'{report["peak_ram_bytes"]}, instructions {instr}, host==reference {host_ok}, '
           f'QEMU==host {report["qemu_matches_host"]}')
-    if not host_ok or report['qemu_matches_host'] is False:
+    if (not host_ok or report['qemu_matches_host'] is False
+            or (host_images_ok and host_images_ok['mismatched'])):
         print('error: the builds do not match the integer reference', file=sys.stderr)
+        return 1
+    if (args.min_parity is not None and parity is not None
+            and (parity['iou_ge_thr_fraction'] or 0.0) < args.min_parity):
+        print(f'error: float vs int8 parity {parity["iou_ge_thr_fraction"]} < --min-parity '
+              f'{args.min_parity}', file=sys.stderr)
         return 1
     return 0
 
