@@ -6,7 +6,7 @@
 _base_ = './rnnpool-face-quant_1xb32-300e_widerface.py'
 
 data_root = '{{$WIDER_FACE_ROOT:data/mini_wider/}}'
-max_iters = 500
+max_iters = 400
 crop_size = 320
 
 train_pipeline = [
@@ -33,6 +33,7 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=1,
     persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),  # iteration-based schedule
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
