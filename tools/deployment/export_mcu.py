@@ -67,6 +67,9 @@ def parse_args(argv=None):
     parser.add_argument('--iou-thr', type=float, default=None,
                         help='NMS IoU threshold (default: test_cfg.nms.iou_threshold, else 0.45)')
     parser.add_argument('--no-qemu', action='store_true', help='skip the M4 build and QEMU run')
+    parser.add_argument('--no-in-place', action='store_true',
+                        help='plan every inverted-residual output in its own buffer (by default '
+                        'a block overwrites its input where the row order proves it safe)')
     parser.add_argument('--eval-images', nargs='+', default=None,
                         help='images or directories of the float-vs-int8 comparison (default: '
                         'the calibration images; give held-out ones for an honest number)')
@@ -261,7 +264,7 @@ def main(argv=None):
                           iou_thr=iou_thr, max_candidates=args.max_candidates,
                           max_dets=args.topk)
     program = res.program
-    plan = plan_arena(program)
+    plan = plan_arena(program, in_place=not args.no_in_place)
     total = check_budget(plan, program, args.ram_budget, args.stack_bytes)
     print(f'[4/6] planned arena {plan.arena_bytes} bytes, static estimate '
           f'{total - args.stack_bytes} + stack {args.stack_bytes} <= {args.ram_budget}')
