@@ -133,7 +133,7 @@ def test_two_process_distributed_training(tmp_path, tiny_wider):
 @pytest.mark.timeout(3600)
 def test_training_learns_to_detect_the_faces(tmp_path, tiny_wider):
     """Overfit the 12 training images: the loss falls and the faces are then found."""
-    config = write_config(tmp_path, tiny_wider, iters=150, ckpt=150, batch=4)
+    config = write_config(tmp_path, tiny_wider, iters=400, ckpt=400, batch=4)
     work = str(tmp_path / 'learn')
     result = run(['tools/train.py', config, '--work-dir', work, '--cfg-options',
                   'train_cfg.val_interval=1000'])
@@ -147,7 +147,7 @@ def test_training_learns_to_detect_the_faces(tmp_path, tiny_wider):
 
     import mmdet_rnnpool  # noqa: F401
     from mmdet_rnnpool.datasets import parse_wider_bbx_gt
-    model = init_detector(config, osp.join(work, 'iter_150.pth'), device='cpu')
+    model = init_detector(config, osp.join(work, 'iter_400.pth'), device='cpu')
     records = parse_wider_bbx_gt(osp.join(tiny_wider, 'wider_face_split',
                                           'wider_face_train_bbx_gt.txt'))
     found = total = 0
