@@ -192,5 +192,5 @@ def test_real_configs_fit_256kb_and_match_in_qemu(tmp_path, config, size, channe
     assert report['host_matches_reference'] is True and report['qemu_matches_host'] is True
     assert report['peak_ram_bytes'] <= 256 * 1024
     assert report['instructions'] > report['madds']
-    fvi = report['float_vs_int']
+    fvi = report['float_vs_int']['first_image']
     assert max(fvi['head_mean_abs_error_in_steps'].values()) < 4.0
