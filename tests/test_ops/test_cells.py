@@ -7,6 +7,7 @@ from mmdet_rnnpool.ops import (FASTGRNN_NU_INIT, FASTGRNN_ZETA_INIT, FastGRNNCel
 
 CELLS = ['fastgrnn', 'gru', 'lstm']
 NONLINEARITIES = ['standard', 'quant']
+from plain_cell_reference import plain_cell_step
 
 
 def _randomise(cell: nn.Module, scale: float = 0.5) -> nn.Module:
@@ -18,32 +19,6 @@ def _randomise(cell: nn.Module, scale: float = 0.5) -> nn.Module:
     return cell
 
 
-def _plain_step(cell, x, state):
-    """The documented equations, one vector at a time (x: (I,), state: tuple of (H,))."""
-    if cell.nonlinearity == 'standard':
-        gate, act = torch.sigmoid, torch.tanh
-    else:
-        gate = lambda v: torch.clamp((v + 1) / 2, 0, 1)  # noqa: E731
-        act = lambda v: torch.clamp(v, -1, 1)  # noqa: E731
-    hid = cell.hidden_size
-    if isinstance(cell, FastGRNNCell):
-        a = cell.W @ x + cell.U @ state[0]
-        z = gate(a + cell.bias_gate)
-        h_tilde = act(a + cell.bias_update)
-        coef = torch.sigmoid(cell.zeta) * (1 - z) + torch.sigmoid(cell.nu)
-        return (z * state[0] + coef * h_tilde, )
-    if isinstance(cell, GRUCell):
-        gi = cell.W @ x + cell.bias_W
-        gh = cell.U @ state[0] + cell.bias_U
-        r = gate(gi[:hid] + gh[:hid])
-        z = gate(gi[hid:2 * hid] + gh[hid:2 * hid])
-        n = act(gi[2 * hid:] + r * gh[2 * hid:])
-        return ((1 - z) * n + z * state[0], )
-    g = cell.W @ x + cell.U @ state[0] + cell.bias
-    c = gate(g[hid:2 * hid]) * state[1] + gate(g[:hid]) * act(g[2 * hid:3 * hid])
-    return (gate(g[3 * hid:]) * act(c), c)
-
-
 @pytest.mark.parametrize('nonlinearity', NONLINEARITIES)
 @pytest.mark.parametrize('name', CELLS)
 def test_sequence_matches_plain_equations(name, nonlinearity):
@@ -53,7 +28,7 @@ def test_sequence_matches_plain_equations(name, nonlinearity):
     for m in range(6):
         state = tuple(torch.zeros(4, dtype=torch.float64) for _ in range(cell.num_state_tensors))
         for t in range(5):
-            state = _plain_step(cell, x[t, m], state)
+            state = plain_cell_step(cell, x[t, m], state)
         torch.testing.assert_close(out[m], state[0], rtol=0, atol=1e-12)
 
 
@@ -70,7 +45,7 @@ def test_step_api_and_zero_state_path(name, nonlinearity):
     second = cell.step(cell.input_projection(x[1]), first)
     for m in range(7):
         state = tuple(s[m] for s in first)
-        for got, want in zip(second, _plain_step(cell, x[1, m], state)):
+        for got, want in zip(second, plain_cell_step(cell, x[1, m], state)):
             torch.testing.assert_close(got[m], want, rtol=0, atol=1e-12)
 
 

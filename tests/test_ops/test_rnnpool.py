@@ -17,6 +17,7 @@ GEOMETRIES = [
     ((7, 10), (4, 2), (3, 1), (2, 1), True),  # tall patch, ceil mode windows past the padding
     ((8, 8), 4, 4, 0, False),  # non-overlapping
 ]
+from plain_cell_reference import plain_cell_step
 
 
 def _randomised_pool(cell: str, nonlinearity: str, **kwargs) -> RNNPool:
@@ -28,39 +29,13 @@ def _randomised_pool(cell: str, nonlinearity: str, **kwargs) -> RNNPool:
     return pool
 
 
-def _plain_cell_step(cell, x, state):
-    """One step of the cell equations on vectors (written independently of the ops)."""
-    if cell.nonlinearity == 'standard':
-        gate, act = torch.sigmoid, torch.tanh
-    else:
-        gate = lambda v: torch.clamp((v + 1) / 2, 0, 1)  # noqa: E731
-        act = lambda v: torch.clamp(v, -1, 1)  # noqa: E731
-    hid = cell.hidden_size
-    if isinstance(cell, FastGRNNCell):
-        a = cell.W @ x + cell.U @ state[0]
-        z = gate(a + cell.bias_gate)
-        h_tilde = act(a + cell.bias_update)
-        coef = torch.sigmoid(cell.zeta) * (1 - z) + torch.sigmoid(cell.nu)
-        return (z * state[0] + coef * h_tilde, )
-    if isinstance(cell, GRUCell):
-        gi = cell.W @ x + cell.bias_W
-        gh = cell.U @ state[0] + cell.bias_U
-        r = gate(gi[:hid] + gh[:hid])
-        z = gate(gi[hid:2 * hid] + gh[hid:2 * hid])
-        n = act(gi[2 * hid:] + r * gh[2 * hid:])
-        return ((1 - z) * n + z * state[0], )
-    g = cell.W @ x + cell.U @ state[0] + cell.bias
-    c = gate(g[hid:2 * hid]) * state[1] + gate(g[:hid]) * act(g[2 * hid:3 * hid])
-    return (gate(g[3 * hid:]) * act(c), c)
-
-
 def _plain_rnn(cell, sequence):
     """Zero initial state, keep the last hidden state."""
     state = tuple(
         torch.zeros(cell.hidden_size, dtype=torch.float64)
         for _ in range(cell.num_state_tensors))
     for x in sequence:
-        state = _plain_cell_step(cell, x, state)
+        state = plain_cell_step(cell, x, state)
     return state[0]
 
 
