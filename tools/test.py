@@ -11,6 +11,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmdet_rnnpool  # noqa: E402,F401  (compat fixes + registration)
+from mmdet_rnnpool.utils.cli import run_cli  # noqa: E402
 from mmdet_rnnpool.utils.config_utils import load_config  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402,F401
 from mmengine.runner import Runner  # noqa: E402
@@ -57,4 +58,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main))

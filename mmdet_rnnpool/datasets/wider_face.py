@@ -100,6 +100,11 @@ class WIDERFaceOfficialDataset(BaseDetDataset):
         if not self.ann_file:
             raise ValueError('WIDERFaceOfficialDataset needs ann_file, e.g. '
                              "'wider_face_split/wider_face_val_bbx_gt.txt'")
+        if self.backend_args is None and not osp.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'WIDERFaceOfficialDataset: ann_file {self.ann_file} does not exist (data_root='
+                f'{self.data_root!r}); point the config at the dataset with --cfg-options '
+                'data_root=PATH/ or WIDER_FACE_ROOT=PATH/')
         with get_local_path(self.ann_file, backend_args=self.backend_args) as local_path:
             if self._is_filelist():
                 records = [

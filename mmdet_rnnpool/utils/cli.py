@@ -1,0 +1,46 @@
+"""Command-line entry points that end user errors in one line instead of a traceback.
+
+A wrong path, a bad config key or a malformed annotation line is the user's to fix, and the
+message (which names the file and line, the key or the layer) is all they need; a traceback
+through MMEngine's runner only buries it. Set ``MMDET_RNNPOOL_TRACEBACK=1`` to get the
+traceback anyway (e.g. when the error looks like a bug).
+"""
+import os
+import os.path as osp
+import sys
+from typing import Any, Callable, Optional, Sequence
+
+#: Exceptions that carry a user-facing message (bad paths, values, config keys).
+USER_ERRORS = (ValueError, KeyError, OSError)
+
+TRACEBACK_ENV = 'MMDET_RNNPOOL_TRACEBACK'
+
+
+def one_line(err: BaseException) -> str:
+    """The exception's message on one line (KeyError's quotes dropped)."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return ' | '.join(lines) or type(err).__name__
+
+
+def run_cli(main: Callable[[Optional[Sequence[str]]], Any],
+            argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``main(argv)`` and turn a user error into ``prog: error: message`` on stderr.
+
+    Args:
+        main (callable): The tool's ``main(argv)``.
+        argv (Sequence[str], optional): Arguments. Defaults to None (``sys.argv[1:]``).
+
+    Returns:
+        int: The exit status: 0, or 2 after a user error.
+    """
+    try:
+        main(argv)
+    except USER_ERRORS as err:
+        if os.environ.get(TRACEBACK_ENV, '') not in ('', '0'):
+            raise
+        prog = osp.basename(sys.argv[0]) or 'mmdet_rnnpool'
+        print(f'{prog}: error: {type(err).__name__}: {one_line(err)} '
+              f'(set {TRACEBACK_ENV}=1 for the traceback)', file=sys.stderr)
+        return 2
+    return 0
