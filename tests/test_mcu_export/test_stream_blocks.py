@@ -209,7 +209,7 @@ def test_stream_with_blocks_buffer_query_and_map(tmp_path, sanitize):
     """Streams without heads: blocks of every kind, the padded stage inside, the size query."""
     rng = np.random.default_rng(31)
     builder = ProgramBuilder()
-    expected = []
+    expected, blocks = [], []
     for img_shape, kinds in [((18, 22, 3), [(2, 1, 4), (2, 1, 4), (3, 2, 8)]),
                              ((21, 17, 1), [(1, 1, 4), (4, 2, 6), (1, 1, 6)]),
                              ((16, 30, 3), [(2, 2, 8)])]:
@@ -217,19 +217,22 @@ def test_stream_with_blocks_buffer_query_and_map(tmp_path, sanitize):
         stem.input_offset = 128
         pool = random_rnnpool(rng, 'pool', stem.out_shape, 4, 4, (4, 4), (2, 2))
         pool.input_offset = -stem.output_offset
-        stages, shape = [stem, pool], None
-        spec = StreamSpec(img_shape, stages, 'x', pad_bottom=1, pad_right=1, output_stage=1)
-        shape = spec.out_shape
+        stages = [stem, pool]
+        h, w, c = pool.out_shape
+        shape = (h + 1, w + 1, c)  # the consumers see RNNPool's replicate-padded rows
         for k, (t, s, c) in enumerate(kinds):
             block = random_mbconv(rng, f'mb{k}', shape, c, expand=t, stride=s)
             stages.append(block)
+            blocks.append(block)
             shape = block.out_shape
         spec = StreamSpec(img_shape, stages, 'x', pad_bottom=1, pad_right=1, pad_stage=1)
         image = rng.integers(0, 256, img_shape).astype(np.uint8)
-        y = ref.stream(spec, image)
-        assert any(isinstance(s, MBConvLayer) and s.residual for s in stages) or len(kinds) == 1
         builder.add_stream_case(spec, image)
-        expected.append((spec.scratch_bytes, y))
+        expected.append((spec.scratch_bytes, ref.stream(spec, image)))
+    # expansion + residual, residual without expansion, stride 2, channel change
+    assert {(b.expand is not None, b.residual is not None, b.depthwise.stride[0])
+            for b in blocks} >= {(True, True, 1), (False, True, 1), (True, False, 2),
+                                 (False, False, 1)}
     exe = build_program(builder.source(), tmp_path, sanitize=sanitize)
     got = split_outputs(run_exe(exe), [4 + e.size for _, e in expected])
     for i, (g, (size, e)) in enumerate(zip(got, expected)):
