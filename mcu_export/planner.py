@@ -21,13 +21,14 @@ cut with the smallest arena.
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .ir import (ConvLayer, L2NormLayer, LayerProgram, MBConvLayer, RNNPoolLayer, StreamHead,
-                 StreamSpec, align4, layer_scratch_bytes, mbconv_ring_bytes, stream_ring_rows,
-                 stream_stage_in_shape, stream_window)
+from .ir import (RP_MBCONV_CHUNK, ConvLayer, L2NormLayer, LayerProgram, MBConvLayer,
+                 RNNPoolLayer, StreamHead, StreamSpec, align4, layer_scratch_bytes,
+                 mbconv_pixel_bytes, mbconv_ring_bytes, stream_ring_rows, stream_stage_in_shape,
+                 stream_window)
 
 ALIGNMENT = 4
 # RP_MBCONV_CHUNK in rp_nn.h: output pixels per pass of a block given its minimum scratch
-MBCONV_CHUNK = 8
+MBCONV_CHUNK = RP_MBCONV_CHUNK
 
 
 @dataclass
@@ -96,14 +97,9 @@ def mbconv_min_scratch_bytes(layer: MBConvLayer) -> int:
     Returns:
         int: Bytes.
     """
-    dw = layer.depthwise
-    ow = dw.out_shape[1]
+    ow = layer.depthwise.out_shape[1]
     chunk = MBCONV_CHUNK if layer.expand is not None and ow > MBCONV_CHUNK else ow
-    size = align4(dw.kernel[0] * dw.in_shape[1] * dw.in_shape[2]) if layer.expand else 0
-    size += align4(chunk * dw.out_shape[2])
-    if layer.residual is not None:
-        size += align4(chunk * layer.project.out_shape[2])
-    return size
+    return mbconv_ring_bytes(layer) + mbconv_pixel_bytes(layer, chunk)
 
 
 def mbconv_in_place_ok(layer: MBConvLayer) -> bool:
