@@ -9,13 +9,13 @@ MAdd for the M4 model).
 
 Usage:
     python benchmarks/mcu_models.py [--images DIR] [--checkpoint-quant P] [--checkpoint-m4 P]
-        [--in-place]
+        [--stream-cut N] [--no-in-place]
 
-``--in-place`` plans the arena with ``plan_arena(in_place=True)`` (inverted residual blocks
-written over their input where the row order allows it, see ``mcu_export/planner.py``); the
-export CLI has no switch for it yet, so the benchmark hands that planner to it.
+The exporter plans inverted residual blocks in place and lets the planner choose how many
+layers after RNNPool run inside the row stream (``mcu_export.planner.plan_schedule``);
+``--stream-cut 0`` streams only up to RNNPool (the schedule before blocks could stream),
+``--no-in-place`` gives every block output its own buffer.
 """
-import functools
 import argparse
 import json
 import sys
@@ -54,14 +54,15 @@ def main():
     parser.add_argument('--checkpoint-quant', help='Face-Quant checkpoint')
     parser.add_argument('--checkpoint-m4', help='Face-M4 checkpoint')
     parser.add_argument('--out', default=None, help='keep the projects here')
-    parser.add_argument('--in-place', action='store_true',
-                        help='plan inverted residual blocks in place (planner option)')
+    parser.add_argument('--stream-cut', type=int, default=None,
+                        help='whole-map layers moved into the row stream (default: planner)')
+    parser.add_argument('--no-in-place', action='store_true',
+                        help='no in-place inverted residual blocks')
     args = parser.parse_args()
     import torch
     import export_mcu
-    if args.in_place:
-        from mcu_export.planner import plan_arena
-        export_mcu.plan_arena = functools.partial(plan_arena, in_place=True)
+    extra = (['--stream-cut', str(args.stream_cut)] if args.stream_cut is not None else [])
+    extra += ['--no-in-place'] if args.no_in_place else []
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.out or tmp)
@@ -84,23 +85,24 @@ def main():
             out = work / name
             rc = export_mcu.main([str(ROOT / config), str(ckpt), '--out', str(out),
                                   '--calib-images', images, '--input-size', str(size[0]),
-                                  str(size[1]), '--channels', str(channels)])
+                                  str(size[1]), '--channels', str(channels)] + extra)
             report = json.loads((out / 'report.json').read_text())
             report['rc'] = rc
             rows.append((name, report))
-    print('| model | input | flash KB | static RAM KB | stack B | peak RAM KB | MAdds M | '
-          'QEMU instr / image M | instr / MAdd | host ms | host==ref | QEMU==host |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+    print('| model | input | stream cut | flash KB | static RAM KB | stack B | peak RAM KB | '
+          'MAdds M | QEMU instr / image M | instr / MAdd | host ms | host==ref | QEMU==host | '
+          'streamed==unstreamed |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for name, r in rows:
         def kb(v):
             return 'n/a' if v is None else f'{v / 1024:.1f}'
         instr = r['instructions']
-        print(f'| {name} | {r["input"]} | {kb(r["flash_bytes"])} | {kb(r["static_ram_bytes"])} | '
-              f'{r["stack_bytes"]} | {kb(r["peak_ram_bytes"])} | {r["madds"] / 1e6:.1f} | '
-              f'{"n/a" if instr is None else f"{instr / 1e6:.1f}"} | '
+        print(f'| {name} | {r["input"]} | {r["schedule"]["cut"]} | {kb(r["flash_bytes"])} | '
+              f'{kb(r["static_ram_bytes"])} | {r["stack_bytes"]} | {kb(r["peak_ram_bytes"])} | '
+              f'{r["madds"] / 1e6:.1f} | {"n/a" if instr is None else f"{instr / 1e6:.1f}"} | '
               f'{r["instructions_per_madd"]} | {r["host_ms_per_image"]} | '
-              f'{r["host_matches_reference"]} | {r["qemu_matches_host"]} |')
-
+              f'{r["host_matches_reference"]} | {r["qemu_matches_host"]} | '
+              f'{r["streamed_matches_unstreamed_reference"]} |')
 
 if __name__ == '__main__':
     main()

@@ -198,22 +198,24 @@ def emit_stream(spec: StreamSpec, prefix: str,
             lines += loc_lines + conf_lines
             lines.append(f'static const rp_stream_head {p}_s{i} = {{&{loc}, &{conf}, '
                          f'{level_refs[stage.level]}, {stage.level}}};')
-            refs.append(f'{{RP_STAGE_HEAD, {src}, NULL, NULL, NULL, &{p}_s{i}}}')
+            refs.append(f'{{RP_STAGE_HEAD, {src}, NULL, NULL, NULL, &{p}_s{i}, NULL}}')
             continue
         sub_lines, ident = emit_layer(stage, f'{p}_s{i}_{stage.name}')
         lines += sub_lines
         if isinstance(stage, RNNPoolLayer):
-            refs.append(f'{{RP_STAGE_RNNPOOL, {src}, NULL, &{ident}, NULL, NULL}}')
+            refs.append(f'{{RP_STAGE_RNNPOOL, {src}, NULL, &{ident}, NULL, NULL, NULL}}')
         elif isinstance(stage, L2NormLayer):
-            refs.append(f'{{RP_STAGE_L2NORM, {src}, NULL, NULL, &{ident}, NULL}}')
+            refs.append(f'{{RP_STAGE_L2NORM, {src}, NULL, NULL, &{ident}, NULL, NULL}}')
+        elif isinstance(stage, MBConvLayer):
+            refs.append(f'{{RP_STAGE_MBCONV, {src}, NULL, NULL, NULL, NULL, &{ident}}}')
         else:
             kind = 'RP_STAGE_DWCONV' if stage.depthwise else 'RP_STAGE_CONV'
-            refs.append(f'{{{kind}, {src}, &{ident}, NULL, NULL, NULL}}')
+            refs.append(f'{{{kind}, {src}, &{ident}, NULL, NULL, NULL, NULL}}')
     h, w, c = spec.image_shape
     lines += [f'static const rp_stream_stage {p}_stages[{len(refs)}] = {{',
               '    ' + ',\n    '.join(refs), '};',
               f'static const rp_stream {p} = {{{h}, {w}, {c}, {len(refs)}, {p}_stages, '
-              f'{spec.out_index}, {spec.pad_bottom}, {spec.pad_right}}};']
+              f'{spec.out_index}, {spec.pad_bottom}, {spec.pad_right}, {spec.pad_index}}};']
     return lines, p
 
 

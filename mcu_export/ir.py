@@ -3,8 +3,9 @@
 A :class:`LayerProgram` is what the code generator turns into C and what
 :mod:`mcu_export.reference` executes bit-exactly. It has three parts, mirroring the runtime:
 
-1. a streamed front-end (:class:`StreamSpec`): convolutions and at most one RNNPool run row by
-   row over the camera image, producing one whole map;
+1. a streamed front-end (:class:`StreamSpec`): convolutions, at most one RNNPool, L2Norms,
+   inverted residual blocks and detection heads run row by row over the camera image on row
+   rings, producing one whole map (:func:`mcu_export.planner.plan_schedule` decides how far);
 2. ``layers``: whole-map layers in execution order, each reading and writing named tensors that
    the memory planner places in one arena;
 3. ``detect``: SSD post-processing levels that consume (loc, conf) head tensors.
@@ -318,7 +319,7 @@ class StreamHead:
         return self.loc.madds + self.conf.madds
 
 
-StreamStage = Union[ConvLayer, RNNPoolLayer, L2NormLayer, StreamHead]
+StreamStage = Union[ConvLayer, RNNPoolLayer, L2NormLayer, StreamHead, MBConvLayer]
 
 
 def stream_window(stage) -> Tuple[int, int]:
@@ -329,7 +330,48 @@ def stream_window(stage) -> Tuple[int, int]:
         return 1, 1
     if isinstance(stage, StreamHead):
         return stage.loc.kernel[0], stage.loc.stride[0]
+    if isinstance(stage, MBConvLayer):
+        return stage.depthwise.kernel[0], stage.depthwise.stride[0]
     return stage.kernel[0], stage.stride[0]
+
+
+def stream_ring_rows(stage) -> int:
+    """Input rows a stream stage keeps (``ring_rows_of`` in ``rp_stream.c``).
+
+    A window of ``k`` rows with stride ``s`` needs ``max(k, s)`` rows. An inverted residual
+    block with an expansion expands each row on arrival into its own ring of ``k`` expanded
+    rows, so it keeps one input row, or with a residual the rows from output row ``oy`` to the
+    last one its window reads (``k - pad``).
+    """
+    k, s = stream_window(stage)
+    if isinstance(stage, MBConvLayer) and stage.expand is not None:
+        return k - stage.depthwise.pad[0] if stage.residual is not None else 1
+    return max(k, s)
+
+
+def stream_stage_in_shape(stage) -> Shape:
+    """Input ``(h, w, c)`` of a stream stage."""
+    return tuple(stage.shape if isinstance(stage, L2NormLayer) else stage.in_shape)
+
+
+def stream_stage_out_shape(stage) -> Shape:
+    """Output ``(h, w, c)`` of a stream stage (a head's: its loc rows), padding excluded."""
+    return tuple(stage.shape if isinstance(stage, L2NormLayer) else stage.out_shape)
+
+
+def mbconv_pixel_bytes(layer: MBConvLayer, n: int) -> int:
+    """Scratch of an inverted residual block's pixel passes of ``n`` output pixels
+    (``rp_mbconv_pixel_bytes``)."""
+    size = align4(n * layer.depthwise.out_shape[2])
+    if layer.residual is not None:
+        size += align4(n * layer.project.out_shape[2])
+    return size
+
+
+def mbconv_ring_bytes(layer: MBConvLayer) -> int:
+    """The ring of ``kernel_h`` expanded rows (``rp_mbconv_ring_bytes``; 0 without expansion)."""
+    dw = layer.depthwise
+    return align4(dw.kernel[0] * dw.in_shape[1] * dw.in_shape[2]) if layer.expand else 0
 
 
 @dataclass
@@ -339,15 +381,18 @@ class StreamSpec:
     Args:
         image_shape (tuple): Camera image ``(h, w, c)`` (uint8 pixels; camera consumers see
             ``pixel - 128`` as int8).
-        stages (list): Convolutions (regular or depthwise), RNNPool, L2Norm and head sinks, in
-            topological order.
+        stages (list): Convolutions (regular or depthwise), RNNPool, L2Norm, inverted residual
+            blocks and head sinks, in topological order.
         output (str): Name of the map written whole.
-        pad_bottom (int): Replicate padding rows at the bottom. Defaults to 0.
+        pad_bottom (int): Replicate padding rows at the bottom of ``pad_stage``'s output.
+            Defaults to 0.
         pad_right (int): Replicate padding columns at the right. Defaults to 0.
         sources (list[int], optional): Producer of each stage (-1 = camera). Defaults to None
             (a chain).
         output_stage (int, optional): Stage whose map is written whole. Defaults to None (the
             last stage that is not a head).
+        pad_stage (int, optional): Stage whose output is replicate-padded; its consumers (or
+            the output map) see the padded map. Defaults to None (the output stage).
     """
 
     image_shape: Shape
@@ -357,6 +402,7 @@ class StreamSpec:
     pad_right: int = 0
     sources: Optional[List[int]] = None
     output_stage: Optional[int] = None
+    pad_stage: Optional[int] = None
 
     @property
     def srcs(self) -> List[int]:
@@ -373,32 +419,53 @@ class StreamSpec:
         return max(i for i, s in enumerate(self.stages) if not isinstance(s, StreamHead))
 
     @property
+    def pad_index(self) -> int:
+        """Index of the replicate-padded stage."""
+        return self.out_index if self.pad_stage is None else self.pad_stage
+
+    @property
     def heads(self) -> List[StreamHead]:
         """Head stages in stream order."""
         return [s for s in self.stages if isinstance(s, StreamHead)]
 
+    def stage_out_shape(self, index: int) -> Shape:
+        """Output of stage ``index`` as its consumers see it (padding included)."""
+        h, w, c = stream_stage_out_shape(self.stages[index])
+        if index == self.pad_index:
+            return (h + self.pad_bottom, w + self.pad_right, c)
+        return (h, w, c)
+
     @property
     def out_shape(self) -> Shape:
         """Shape of the produced map (padding included)."""
-        stage = self.stages[self.out_index]
-        h, w, c = stage.shape if isinstance(stage, L2NormLayer) else stage.out_shape
-        return (h + self.pad_bottom, w + self.pad_right, c)
+        return self.stage_out_shape(self.out_index)
+
+    def ring_bytes(self, index: int) -> int:
+        """Bytes of stage ``index``'s input ring plus, for a block, its expanded rows."""
+        stage = self.stages[index]
+        h, w, c = stream_stage_in_shape(stage)
+        size = align4(stream_ring_rows(stage) * w * c)
+        if isinstance(stage, MBConvLayer):
+            size += mbconv_ring_bytes(stage)
+        return size
 
     @property
     def scratch_bytes(self) -> int:
-        """Row rings + head rows + RNNPool scratch (``rp_stream_get_buffer_size``)."""
-        size, loc_max, conf_max, rnn = 0, 0, 0, 0
-        for stage in self.stages:
-            k, s = stream_window(stage)
-            in_shape = stage.shape if isinstance(stage, L2NormLayer) else stage.in_shape
-            size += align4(max(k, s) * in_shape[1] * in_shape[2])
+        """Row rings + head rows + RNNPool scratch + block pixel passes
+        (``rp_stream_get_buffer_size``)."""
+        size, loc_max, conf_max, rnn, px = 0, 0, 0, 0, 0
+        for index, stage in enumerate(self.stages):
+            size += self.ring_bytes(index)
             if isinstance(stage, StreamHead):
                 loc_max = max(loc_max, align4(stage.loc.out_shape[1] * 4))
                 conf_max = max(conf_max, align4(stage.conf.out_shape[1] *
                                                 stage.conf.out_shape[2]))
             if isinstance(stage, RNNPoolLayer):
                 rnn = max(rnn, align4(stage.scratch_bytes))
-        return size + loc_max + conf_max + rnn
+            if isinstance(stage, MBConvLayer):
+                ow = stage.depthwise.out_shape[1]
+                px = max(px, mbconv_pixel_bytes(stage, min(ow, RP_MBCONV_CHUNK)))
+        return size + loc_max + conf_max + rnn + px
 
     @property
     def madds(self) -> int:
@@ -536,12 +603,27 @@ class LayerProgram:
             raise ValueError(f'image {w}x{h}: at most 2047 pixels per side (Q4 int16 boxes)')
         if len(self.stream.stages) > RP_MAX_STAGES:
             raise ValueError(f'stream: {len(self.stream.stages)} stages, at most {RP_MAX_STAGES}')
+        stream = self.stream
+        for i, (stage, src) in enumerate(zip(stream.stages, stream.srcs)):
+            if not -1 <= src < i:
+                raise ValueError(f'stream stage {i} ({stage.name}): producer {src} is not an '
+                                 'earlier stage')
+            have = stream.image_shape if src == -1 else stream.stage_out_shape(src)
+            if tuple(have) != stream_stage_in_shape(stage):
+                raise ValueError(f'stream stage {i} ({stage.name}): input {have} from stage {src}'
+                                 f', the layer expects {stream_stage_in_shape(stage)}')
         convs = []
         for stage in self.stream.stages:
             if isinstance(stage, StreamHead):
                 convs += [stage.loc, stage.conf]
             elif isinstance(stage, ConvLayer):
                 convs.append(stage)
+            elif isinstance(stage, MBConvLayer):
+                convs += [c for c in (stage.expand, stage.depthwise, stage.project) if c]
+                dw = stage.depthwise
+                if dw.stride[0] > dw.kernel[0] or dw.pad[0] >= dw.kernel[0]:
+                    raise ValueError(f'layer {stage.name}: a streamed block needs stride <= '
+                                     f'kernel and pad < kernel (got {dw.stride}, {dw.pad})')
             elif isinstance(stage, RNNPoolLayer):
                 k, s = stream_window(stage)
                 if max(k, s) > RP_MAX_KERNEL:
@@ -575,7 +657,8 @@ class LayerProgram:
 
 RP_MAX_HIDDEN = 64
 RP_MAX_KERNEL = 16
-RP_MAX_STAGES = 8
+RP_MAX_STAGES = 16
+RP_MBCONV_CHUNK = 8  # output pixels per pass of a block given its minimum scratch (rp_nn.h)
 
 
 def align4(n: int) -> int:
@@ -604,7 +687,8 @@ def layer_scratch_bytes(layer: ArenaLayer) -> int:
 
 __all__: Sequence[str] = [
     'ConvLayer', 'AddLayer', 'L2NormLayer', 'MBConvLayer', 'FastGRNNCell', 'RNNPoolLayer',
-    'StreamSpec', 'StreamHead', 'stream_window', 'ProgramStep', 'DetectLevel', 'DetectSpec',
-    'LayerProgram', 'align4',
+    'StreamSpec', 'StreamHead', 'stream_window', 'stream_ring_rows', 'stream_stage_in_shape',
+    'stream_stage_out_shape', 'mbconv_pixel_bytes', 'mbconv_ring_bytes', 'ProgramStep',
+    'DetectLevel', 'DetectSpec', 'LayerProgram', 'align4',
     'layer_in_shape', 'layer_out_shape', 'layer_scratch_bytes'
 ]

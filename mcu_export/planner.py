@@ -11,15 +11,24 @@ expanded rows); that memory-lean plan also gives each block its minimum scratch 
 pixels per pass instead of whole rows). Aliased tensors form one placement unit. Units are
 placed by decreasing size at the lowest offset free at every step of their lifetime; the
 planner's peak is the arena size the generated code needs.
+
+:func:`plan_schedule` decides, per layer, between streaming and whole maps: it moves the first
+``n`` whole-map layers into the streamed front-end (:func:`stream_steps`: blocks, convolutions,
+L2Norms run row by row on line buffers, a head pair becomes a sink decoded row by row), for every
+``n`` where exactly one streamed map is still read whole afterwards, plans each, and keeps the
+cut with the smallest arena.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .ir import LayerProgram, MBConvLayer, align4, layer_scratch_bytes
+from .ir import (RP_MBCONV_CHUNK, ConvLayer, L2NormLayer, LayerProgram, MBConvLayer,
+                 RNNPoolLayer, StreamHead, StreamSpec, align4, layer_scratch_bytes,
+                 mbconv_pixel_bytes, mbconv_ring_bytes, stream_ring_rows, stream_stage_in_shape,
+                 stream_window)
 
 ALIGNMENT = 4
 # RP_MBCONV_CHUNK in rp_nn.h: output pixels per pass of a block given its minimum scratch
-MBCONV_CHUNK = 8
+MBCONV_CHUNK = RP_MBCONV_CHUNK
 
 
 @dataclass
@@ -88,14 +97,9 @@ def mbconv_min_scratch_bytes(layer: MBConvLayer) -> int:
     Returns:
         int: Bytes.
     """
-    dw = layer.depthwise
-    ow = dw.out_shape[1]
+    ow = layer.depthwise.out_shape[1]
     chunk = MBCONV_CHUNK if layer.expand is not None and ow > MBCONV_CHUNK else ow
-    size = align4(dw.kernel[0] * dw.in_shape[1] * dw.in_shape[2]) if layer.expand else 0
-    size += align4(chunk * dw.out_shape[2])
-    if layer.residual is not None:
-        size += align4(chunk * layer.project.out_shape[2])
-    return size
+    return mbconv_ring_bytes(layer) + mbconv_pixel_bytes(layer, chunk)
 
 
 def mbconv_in_place_ok(layer: MBConvLayer) -> bool:
@@ -217,7 +221,207 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
+def stream_steps(program: LayerProgram, n: int) -> LayerProgram:
+    """The program with its first ``n`` whole-map steps moved into the streamed front-end.
+
+    Inverted residual blocks, convolutions and L2Norms become stream stages fed by the stage
+    that produced their input; a detection level's loc and conf convolutions (both moved, same
+    input and window) become a head sink decoded row by row. Exactly one streamed map may still
+    be read by the remaining steps (or a remaining detection level): it becomes the map the
+    stream writes whole. The replicate padding stays on the stage it belonged to. Layers are
+    shared with ``program``, not copied.
+
+    Args:
+        program (LayerProgram): The program (typically with no block streamed yet).
+        n (int): Steps to move, ``0 <= n <= len(program.steps)``.
+
+    Returns:
+        LayerProgram: the new program (shapes inferred and validated).
+
+    Raises:
+        ValueError: when the first ``n`` steps cannot all run in the stream, naming the layer.
+    """
+    if not 0 <= n <= len(program.steps):
+        raise ValueError(f'stream cut {n}: the program has {len(program.steps)} steps')
+    stream = program.stream
+    stages, srcs = list(stream.stages), list(stream.srcs)
+    stage_of = {stream.output: stream.out_index}  # streamed map -> stage
+    head_of = {}
+    for index, lv in enumerate(program.detect.levels):
+        head_of[lv.loc], head_of[lv.conf] = (index, 'loc'), (index, 'conf')
+    pending: Dict[int, object] = {}  # level -> the first of its two head steps
+    moved_heads = set()
+    for step in program.steps[:n]:
+        layer = step.layer
+        if len(step.inputs) != 1 or step.inputs[0] not in stage_of:
+            raise ValueError(f'layer {layer.name}: its inputs {step.inputs} are not one '
+                             'streamed map')
+        src = stage_of[step.inputs[0]]
+        if isinstance(layer, ConvLayer) and step.output in head_of:
+            level, kind = head_of[step.output]
+            if level not in pending:
+                pending[level] = step
+                continue
+            other = pending.pop(level)
+            loc, conf = (layer, other.layer) if kind == 'loc' else (other.layer, layer)
+            if (other.inputs != step.inputs or loc.kernel[0] != conf.kernel[0]
+                    or loc.stride[0] != conf.stride[0] or loc.pad[0] != conf.pad[0]):
+                raise ValueError(f'level {level}: heads {loc.name} / {conf.name} do not share '
+                                 'their input rows')
+            stages.append(StreamHead(f'head{level}', loc, conf, level))
+            srcs.append(src)
+            moved_heads.update((program.detect.levels[level].loc,
+                                program.detect.levels[level].conf))
+        elif isinstance(layer, (ConvLayer, L2NormLayer, MBConvLayer)):
+            stages.append(layer)
+            srcs.append(src)
+            stage_of[step.output] = len(stages) - 1
+        else:
+            raise ValueError(f'layer {layer.name}: {type(layer).__name__} cannot run in the stream')
+    if pending:
+        names = [step.layer.name for step in pending.values()]
+        raise ValueError(f'layers {names}: a head pair must be streamed together')
+    rest = program.steps[n:]
+    needed = {name for step in rest for name in step.inputs}
+    needed |= {name for lv in program.detect.levels for name in (lv.loc, lv.conf)
+               if name not in moved_heads}
+    moved_outputs = {step.output for step in program.steps[:n]}
+    lost = sorted((needed & moved_outputs) - set(stage_of))
+    if lost:
+        raise ValueError(f'tensors {lost} would only exist as rows in the stream')
+    whole = sorted(needed & set(stage_of))
+    if len(whole) != 1:
+        raise ValueError(f'stream cut {n}: {len(whole)} streamed maps {whole} are read whole '
+                         'afterwards (exactly one can be)')
+    out = whole[0]
+    spec = StreamSpec(stream.image_shape, stages, out, stream.pad_bottom, stream.pad_right,
+                      srcs, output_stage=stage_of[out], pad_stage=stream.pad_index)
+    result = LayerProgram(program.name, spec, list(rest), program.detect)
+    result.infer_shapes()
+    result.validate()
+    return result
+
+
+@dataclass
+class StreamSchedule:
+    """Result of :func:`plan_schedule`.
+
+    Args:
+        program (LayerProgram): The program with the chosen cut.
+        plan (ArenaPlan): Its arena plan.
+        cut (int): Whole-map steps of the input program moved into the stream.
+        candidates (list[tuple[int, int]]): ``(cut, arena bytes)`` of every feasible cut.
+    """
+
+    program: LayerProgram
+    plan: ArenaPlan
+    cut: int
+    candidates: List[Tuple[int, int]] = field(default_factory=list)
+
+
+def plan_schedule(program: LayerProgram, in_place: bool = True,
+                  cut: Optional[int] = None) -> StreamSchedule:
+    """Decides which layers stream and which maps are held whole, and plans the arena.
+
+    Every feasible cut (:func:`stream_steps`) is planned with :func:`plan_arena`; the one with
+    the smallest arena wins (ties: the shorter stream).
+
+    Args:
+        program (LayerProgram): The program as exported (front-end up to RNNPool).
+        in_place (bool): See :func:`plan_arena`. Defaults to True.
+        cut (int, optional): Force this cut instead (0 = the program as given). Defaults to
+            None.
+
+    Returns:
+        StreamSchedule: the chosen program and plan, and every candidate's arena.
+    """
+    found = []
+    for n in range(len(program.steps) + 1) if cut is None else [cut]:
+        try:
+            candidate = stream_steps(program, n)
+        except ValueError:
+            if cut is not None:
+                raise
+            continue
+        found.append((n, candidate, plan_arena(candidate, in_place=in_place)))
+    n, best, plan = min(found, key=lambda f: (f[2].arena_bytes, f[0]))
+    return StreamSchedule(best, plan, n, [(f[0], f[2].arena_bytes) for f in found])
+
+
+def _stage_kind(stage) -> str:
+    if isinstance(stage, StreamHead):
+        return 'head'
+    if isinstance(stage, MBConvLayer):
+        return 'block'
+    if isinstance(stage, RNNPoolLayer):
+        return 'rnnpool'
+    if isinstance(stage, L2NormLayer):
+        return 'l2norm'
+    return 'dwconv' if stage.depthwise else 'conv'
+
+
+def describe_schedule(schedule: StreamSchedule) -> dict:
+    """The schedule as plain data (for report.json): streamed stages with their rings, the map
+    written whole by the stream, whole-map layers and tensors, every candidate cut.
+
+    Args:
+        schedule (StreamSchedule): What :func:`plan_schedule` returned.
+
+    Returns:
+        dict: ``stream_stages``, ``stream_output``, ``whole_map_steps``, ``whole_maps``,
+        ``stream_scratch_bytes``, ``cut``, ``candidates``.
+    """
+    program, plan = schedule.program, schedule.plan
+    spec = program.stream
+    stages = []
+    for i, (stage, src) in enumerate(zip(spec.stages, spec.srcs)):
+        h, w, c = stream_stage_in_shape(stage)
+        rows = stream_ring_rows(stage)
+        entry = dict(stage=stage.name, kind=_stage_kind(stage),
+                     src='camera' if src < 0 else spec.stages[src].name, input=[h, w, c],
+                     window=list(stream_window(stage)), ring_rows=rows,
+                     ring_bytes=align4(rows * w * c),
+                     output='rows decoded' if isinstance(stage, StreamHead) else
+                     'whole map' if i == spec.out_index else 'rows')
+        if isinstance(stage, MBConvLayer) and stage.expand is not None:
+            entry['expanded_ring_bytes'] = mbconv_ring_bytes(stage)
+        stages.append(entry)
+    whole = {name: plan.buffers[name].size for name in program.tensor_shapes}
+    return dict(cut=schedule.cut, candidates=[list(c) for c in schedule.candidates],
+                stream_stages=stages, stream_scratch_bytes=spec.scratch_bytes,
+                stream_output=dict(tensor=spec.output, shape=list(spec.out_shape),
+                                   bytes=whole[spec.output]),
+                whole_map_steps=[step.layer.name for step in program.steps],
+                whole_maps={name: dict(shape=list(program.tensor_shapes[name]), bytes=size)
+                            for name, size in whole.items()})
+
+
+def schedule_markdown(info: dict) -> List[str]:
+    """report.md lines of :func:`describe_schedule`'s data."""
+    lines = ['## Schedule (streamed stages and whole maps)', '',
+             f'Streamed: the first {info["cut"]} whole-map layer(s) of the export moved into the '
+             f'row stream (arena bytes per feasible cut: '
+             + ', '.join(f'{n}: {b:,}' for n, b in info['candidates']) + ').', '',
+             '| stream stage | kind | from | input (h, w, c) | window (k, s) | ring rows | ring '
+             'bytes | output |', '|---|---|---|---|---|---|---|---|']
+    for st in info['stream_stages']:
+        ring = f'{st["ring_bytes"]:,}'
+        if 'expanded_ring_bytes' in st:
+            ring += f' + {st["expanded_ring_bytes"]:,} expanded'
+        lines.append(f'| {st["stage"]} | {st["kind"]} | {st["src"]} | '
+                     f'{tuple(st["input"])} | {tuple(st["window"])} | {st["ring_rows"]} | '
+                     f'{ring} | {st["output"]} |')
+    out = info['stream_output']
+    lines += ['', f'Stream scratch (rings, head rows, RNNPool and block scratch): '
+              f'{info["stream_scratch_bytes"]:,} bytes; map written whole: {out["tensor"]} '
+              f'{tuple(out["shape"])} ({out["bytes"]:,} bytes).', '',
+              'Whole maps after the stream: ' + ', '.join(
+                  f'{name} {tuple(m["shape"])}' for name, m in info['whole_maps'].items()), '']
+    return lines
+
+
 __all__ = [
     'Buffer', 'ArenaPlan', 'plan_arena', 'detect_order', 'mbconv_in_place_ok',
-    'mbconv_min_scratch_bytes', 'MBCONV_CHUNK'
+    'mbconv_min_scratch_bytes', 'MBCONV_CHUNK', 'stream_steps', 'StreamSchedule',
+    'plan_schedule', 'describe_schedule', 'schedule_markdown'
 ]

@@ -204,31 +204,37 @@ def rnnpool(layer: RNNPoolLayer, x: np.ndarray) -> np.ndarray:
 def stream_outputs(spec: StreamSpec, image: np.ndarray):
     """The streamed front-end on a whole image (``rp_stream_run``), stage by stage.
 
+    Row by row or map by map, every stage computes the same values (its kernels are the
+    whole-map ones applied to row windows), so whole maps specify the stream exactly.
+
     Args:
         spec (StreamSpec): Front-end.
         image (np.ndarray): uint8 ``(h, w, c)``.
 
     Returns:
-        tuple: the int8 output map (replicate-padded) and ``{level: (loc, conf)}`` of the head
-        stages.
+        tuple: the int8 output map (replicate-padded if it is the padded stage) and
+        ``{level: (loc, conf)}`` of the head stages.
     """
     camera = (image.astype(np.int16) - 128).astype(np.int8)
     maps, heads = [], {}
-    for stage, src in zip(spec.stages, spec.srcs):
+    for index, (stage, src) in enumerate(zip(spec.stages, spec.srcs)):
         x = camera if src == -1 else maps[src]
         if isinstance(stage, StreamHead):
             heads[stage.level] = (conv2d(stage.loc, x), conv2d(stage.conf, x))
             maps.append(None)
-        elif isinstance(stage, RNNPoolLayer):
-            maps.append(rnnpool(stage, x))
+            continue
+        if isinstance(stage, RNNPoolLayer):
+            y = rnnpool(stage, x)
         elif isinstance(stage, L2NormLayer):
-            maps.append(l2norm(stage, x))
+            y = l2norm(stage, x)
+        elif isinstance(stage, MBConvLayer):
+            y = mbconv(stage, x)
         else:
-            maps.append(conv2d(stage, x))
-    x = maps[spec.out_index]
-    if spec.pad_bottom or spec.pad_right:
-        x = np.pad(x, ((0, spec.pad_bottom), (0, spec.pad_right), (0, 0)), mode='edge')
-    return x, heads
+            y = conv2d(stage, x)
+        if index == spec.pad_index and (spec.pad_bottom or spec.pad_right):
+            y = np.pad(y, ((0, spec.pad_bottom), (0, spec.pad_right), (0, 0)), mode='edge')
+        maps.append(y)
+    return maps[spec.out_index], heads
 
 
 def stream(spec: StreamSpec, image: np.ndarray) -> np.ndarray:
@@ -284,7 +290,8 @@ def detect(spec: DetectSpec, heads: Dict[str, np.ndarray], img_w: int, img_h: in
         img_w (int): Image width.
         img_h (int): Image height.
         order (list[int], optional): Level indices in decoding order (the generated model
-            decodes a level as soon as both its heads exist). Defaults to None (level order).
+            decodes a level as soon as both its heads exist; candidates of equal score rank by
+            level, so the order only matters within a level). Defaults to None (level order).
 
     Returns:
         np.ndarray: int32 ``(n, 7)``: x1, y1, x2, y2 (Q4), score (Q15), label, level.
@@ -294,8 +301,10 @@ def detect(spec: DetectSpec, heads: Dict[str, np.ndarray], img_w: int, img_h: in
         level = spec.levels[index]
         cands += detect_decode(level, index, heads[level.loc], heads[level.conf], spec.score_thr,
                                img_w, img_h)
-    # the C list keeps the first max_candidates of a stable sort by descending score
-    ranked = sorted(range(len(cands)), key=lambda i: -cands[i][4])[:spec.max_candidates]
+    # the C list keeps the first max_candidates of a stable sort by descending score, then
+    # ascending level (so it does not matter how streamed levels' rows interleave)
+    ranked = sorted(range(len(cands)), key=lambda i: (-cands[i][4], cands[i][6]))
+    ranked = ranked[:spec.max_candidates]
     kept: List[Tuple[int, ...]] = []
     for i in ranked:
         if len(kept) >= spec.max_dets:

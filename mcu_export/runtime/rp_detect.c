@@ -4,7 +4,8 @@
  * Decoding uses per-level tables the exporter computes from the head's quantisation, anchor
  * size and coder variances (centre offsets and half sizes in Q4 pixels, scores in Q15), so the
  * exp() / sigmoid() of the float decoder become table look-ups and every result is exact.
- * Candidates are kept in a bounded list sorted by score (ties: first decoded first), then
+ * Candidates are kept in a bounded list sorted by score (ties: lower level, then first decoded
+ * first), then
  * greedy NMS keeps a box unless a kept box overlaps it with IoU > threshold.
  */
 #include "rp_internal.h"
@@ -26,13 +27,20 @@ rp_status rp_detect_init(rp_detect_ctx *ctx, rp_detection *cand, int32_t cap, in
     return RP_OK;
 }
 
+/* Rank: higher score first, then lower level, then decoding order; so the list does not depend
+ * on how the rows of different levels interleave (the streamed heads decode theirs together). */
+static int ranks_before(const rp_detection *a, const rp_detection *b)
+{
+    return a->score > b->score || (a->score == b->score && a->level < b->level);
+}
+
 static void insert_candidate(rp_detect_ctx *ctx, const rp_detection *d)
 {
-    if (ctx->n == ctx->cap && d->score <= ctx->cand[ctx->n - 1].score) {
+    if (ctx->n == ctx->cap && !ranks_before(d, &ctx->cand[ctx->n - 1])) {
         return;
     }
     int32_t pos = ctx->n < ctx->cap ? ctx->n : ctx->cap - 1;
-    while (pos > 0 && ctx->cand[pos - 1].score < d->score) {
+    while (pos > 0 && ranks_before(d, &ctx->cand[pos - 1])) {
         if (pos < ctx->cap) {
             ctx->cand[pos] = ctx->cand[pos - 1];
         }

@@ -44,4 +44,18 @@ rp_status rp_pwconv_s8_pixels(const rp_conv_layer *layer, const int8_t *in, int3
 rp_status rp_dwconv_s8_pixels(const rp_conv_layer *layer, const int8_t *const *rows, int32_t ox0,
                               int32_t n, int8_t *out_px0);
 
+/* Inverted residual row pieces (rp_mbconv.c), shared by rp_mbconv_s8 and the streamed block
+ * stage (rp_stream.c). The ring holds kernel_h expanded rows (row iy in slot iy % kernel_h). */
+size_t rp_mbconv_ring_bytes(const rp_mbconv_layer *layer);
+/* Scratch of the pixel passes: n depthwise (+ n projected, with a residual) pixels. */
+size_t rp_mbconv_pixel_bytes(const rp_mbconv_layer *layer, int32_t n);
+/* Non-zero when the block's parts fit together (channels, residual geometry, kernel size). */
+int rp_mbconv_valid(const rp_mbconv_layer *layer);
+int8_t *rp_mbconv_ring_row(const rp_mbconv_layer *layer, int8_t *ring, int32_t iy);
+/* One output row: rows = the depthwise's kernel_h input rows (expanded rows, or the block's
+ * input rows without an expansion; NULL = padding), res_row = input row oy (residual only).
+ * Whole rows per pass when px_size allows, else RP_MBCONV_CHUNK pixels. */
+rp_status rp_mbconv_s8_out_row(const rp_mbconv_layer *layer, const int8_t *const *rows,
+                               const int8_t *res_row, void *px, size_t px_size, int8_t *out_row);
+
 #endif /* RP_INTERNAL_H */

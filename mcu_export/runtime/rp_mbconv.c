@@ -4,25 +4,85 @@
  * The expanded map never exists whole: expanded input rows live in a ring of kernel_h rows
  * (row iy in slot iy % kernel_h), so the block costs input + output + a few rows, as the
  * paper's layer-by-layer convention assumes. Bit-exact with running the four layers one after
- * the other on whole maps.
+ * the other on whole maps. The row pieces (ring slots, one output row) are shared with the
+ * streamed front-end (rp_stream.c), which runs whole blocks on row rings.
  */
 #include "rp_internal.h"
 #include "rp_nn.h"
 
-static size_t ring_bytes(const rp_mbconv_layer *l)
+size_t rp_mbconv_ring_bytes(const rp_mbconv_layer *l)
 {
     const rp_conv_layer *dw = l->depthwise;
     return l->expand != NULL ? RP_ALIGN4((size_t)dw->kernel_h * dw->in.w * dw->in.c) : 0;
 }
 
+size_t rp_mbconv_pixel_bytes(const rp_mbconv_layer *l, int32_t n)
+{
+    size_t size = RP_ALIGN4((size_t)n * l->depthwise->out.c);
+    if (l->residual != NULL) {
+        size += RP_ALIGN4((size_t)n * l->project->out.c);
+    }
+    return size;
+}
+
+int rp_mbconv_valid(const rp_mbconv_layer *l)
+{
+    if (l == NULL || l->depthwise == NULL || l->project == NULL) {
+        return 0;
+    }
+    const rp_conv_layer *dw = l->depthwise;
+    const rp_conv_layer *pj = l->project;
+    const rp_dims in = l->expand != NULL ? l->expand->in : dw->in;
+    return dw->kernel_h <= RP_MAX_KERNEL && pj->in.c == dw->out.c &&
+           (l->expand == NULL || l->expand->out.c == dw->in.c) &&
+           (l->residual == NULL || (dw->stride_h == 1 && dw->stride_w == 1 && in.c == pj->out.c &&
+                                    in.w == pj->out.w && in.h == dw->out.h));
+}
+
+int8_t *rp_mbconv_ring_row(const rp_mbconv_layer *l, int8_t *ring, int32_t iy)
+{
+    const rp_conv_layer *dw = l->depthwise;
+    return ring + (size_t)(iy % dw->kernel_h) * (size_t)dw->in.w * (size_t)dw->in.c;
+}
+
+rp_status rp_mbconv_s8_out_row(const rp_mbconv_layer *l, const int8_t *const *rows,
+                               const int8_t *res_row, void *px, size_t px_size, int8_t *out_row)
+{
+    const rp_conv_layer *dw = l->depthwise;
+    const rp_conv_layer *pj = l->project;
+    /* whole rows per pass when the scratch allows, else RP_MBCONV_CHUNK pixels (same results) */
+    const int32_t chunk = px_size >= rp_mbconv_pixel_bytes(l, dw->out.w) ? dw->out.w
+                                                                         : RP_MBCONV_CHUNK;
+    if (px == NULL || px_size < rp_mbconv_pixel_bytes(l, chunk < dw->out.w ? chunk : dw->out.w) ||
+        (l->residual != NULL && res_row == NULL)) {
+        return RP_ARG_ERROR;
+    }
+    int8_t *dw_px = (int8_t *)px;
+    int8_t *proj_px = dw_px + RP_ALIGN4((size_t)chunk * dw->out.c);
+    const int32_t in_c = l->expand != NULL ? l->expand->in.c : dw->in.c;
+    for (int32_t ox0 = 0; ox0 < dw->out.w; ox0 += chunk) {
+        const int32_t n = dw->out.w - ox0 < chunk ? dw->out.w - ox0 : chunk;
+        int8_t *dst = out_row + (size_t)ox0 * pj->out.c;
+        rp_status st = rp_dwconv_s8_pixels(dw, rows, ox0, n, dw_px);
+        if (st == RP_OK) {
+            st = rp_pwconv_s8_pixels(pj, dw_px, n, l->residual != NULL ? proj_px : dst);
+        }
+        if (st == RP_OK && l->residual != NULL) {
+            /* in[oy] and out[oy] have the same layout: element-wise, also in place */
+            st = rp_add_s8(l->residual, res_row + (size_t)ox0 * in_c, proj_px, n * pj->out.c,
+                           dst);
+        }
+        if (st != RP_OK) {
+            return st;
+        }
+    }
+    return RP_OK;
+}
+
 /* Scratch for passes of `chunk` output pixels: ring + depthwise pixels (+ projected pixels). */
 static size_t chunk_bytes(const rp_mbconv_layer *l, int32_t chunk)
 {
-    size_t size = ring_bytes(l) + RP_ALIGN4((size_t)chunk * l->depthwise->out.c);
-    if (l->residual != NULL) {
-        size += RP_ALIGN4((size_t)chunk * l->project->out.c);
-    }
-    return size;
+    return rp_mbconv_ring_bytes(l) + rp_mbconv_pixel_bytes(l, chunk);
 }
 
 size_t rp_mbconv_get_buffer_size(const rp_mbconv_layer *l)
@@ -53,22 +113,16 @@ rp_status rp_mbconv_s8(const rp_mbconv_layer *l, void *buf, size_t size, const i
         l->project == NULL || size < rp_mbconv_get_min_buffer_size(l)) {
         return RP_ARG_ERROR;
     }
+    if (!rp_mbconv_valid(l)) {
+        return RP_ARG_ERROR;
+    }
     const rp_conv_layer *dw = l->depthwise;
     const rp_conv_layer *pj = l->project;
     const rp_dims in_dims = l->expand != NULL ? l->expand->in : dw->in;
-    if (dw->kernel_h > RP_MAX_KERNEL || pj->in.c != dw->out.c ||
-        (l->expand != NULL && l->expand->out.c != dw->in.c) ||
-        (l->residual != NULL && (dw->stride_h != 1 || dw->stride_w != 1 || in_dims.c != pj->out.c ||
-                                 in_dims.w != pj->out.w || in_dims.h != dw->out.h))) {
-        return RP_ARG_ERROR;
-    }
-    /* whole rows per pass when the scratch allows, else RP_MBCONV_CHUNK pixels (same results) */
-    const int32_t chunk = size >= rp_mbconv_get_buffer_size(l) ? dw->out.w : RP_MBCONV_CHUNK;
     int8_t *ring = (int8_t *)buf;
-    int8_t *dw_px = ring + ring_bytes(l);
-    int8_t *proj_px = dw_px + RP_ALIGN4((size_t)chunk * dw->out.c);
+    void *px = ring + rp_mbconv_ring_bytes(l);
+    const size_t px_size = size - rp_mbconv_ring_bytes(l);
     const size_t in_row_bytes = (size_t)in_dims.w * in_dims.c;
-    const size_t exp_row_bytes = (size_t)dw->in.w * dw->in.c;
     const size_t out_row_bytes = (size_t)pj->out.w * pj->out.c;
     for (int32_t k = 0; k < dw->kernel_h; k++) {
         slot_row[k] = -1;
@@ -82,7 +136,7 @@ rp_status rp_mbconv_s8(const rp_mbconv_layer *l, void *buf, size_t size, const i
                 rows[ky] = in + (size_t)iy * in_row_bytes;
             } else {
                 const int32_t slot = iy % dw->kernel_h;
-                int8_t *dst = ring + (size_t)slot * exp_row_bytes;
+                int8_t *dst = rp_mbconv_ring_row(l, ring, iy);
                 if (slot_row[slot] != iy) {
                     rp_status st = rp_pwconv_s8_pixels(l->expand, in + (size_t)iy * in_row_bytes,
                                                        in_dims.w, dst);
@@ -94,22 +148,10 @@ rp_status rp_mbconv_s8(const rp_mbconv_layer *l, void *buf, size_t size, const i
                 rows[ky] = dst;
             }
         }
-        int8_t *out_row = out + (size_t)oy * out_row_bytes;
-        for (int32_t ox0 = 0; ox0 < dw->out.w; ox0 += chunk) {
-            const int32_t n = dw->out.w - ox0 < chunk ? dw->out.w - ox0 : chunk;
-            int8_t *dst = out_row + (size_t)ox0 * pj->out.c;
-            rp_status st = rp_dwconv_s8_pixels(dw, rows, ox0, n, dw_px);
-            if (st == RP_OK) {
-                st = rp_pwconv_s8_pixels(pj, dw_px, n, l->residual != NULL ? proj_px : dst);
-            }
-            if (st == RP_OK && l->residual != NULL) {
-                /* in[oy] and out[oy] have the same layout: element-wise, also in place */
-                st = rp_add_s8(l->residual, in + (size_t)oy * in_row_bytes +
-                               (size_t)ox0 * in_dims.c, proj_px, n * pj->out.c, dst);
-            }
-            if (st != RP_OK) {
-                return st;
-            }
+        rp_status st = rp_mbconv_s8_out_row(l, rows, in + (size_t)oy * in_row_bytes, px, px_size,
+                                            out + (size_t)oy * out_row_bytes);
+        if (st != RP_OK) {
+            return st;
         }
     }
     return RP_OK;

@@ -117,22 +117,26 @@ rp_status rp_rnnpool_s8_row(const rp_rnnpool_layer *layer, void *buf, size_t siz
 rp_status rp_rnnpool_s8(const rp_rnnpool_layer *layer, void *buf, size_t size, const int8_t *in,
                         int8_t *out);
 
-/** @brief Scratch bytes rp_stream_run() needs (row rings, head rows, RNNPool scratch). */
+/** @brief Scratch bytes rp_stream_run() needs: every stage's input-row ring (plus, for an
+ *  inverted residual block with an expansion, its kernel_h expanded rows), one row of head
+ *  outputs, the RNNPool scratch and RP_MBCONV_CHUNK-pixel block passes; 0 if invalid. */
 size_t rp_stream_get_buffer_size(const rp_stream *stream);
 
 /**
  * @brief Runs the streamed front-end: pulls image rows through read_rows (one per call, in
- *        order), pushes each through the stage DAG, writes the output stage's map (with
- *        replicate padding) to out and decodes head stages into detect; the image is never
- *        whole in RAM.
+ *        order), pushes each through the stage DAG (convolutions, RNNPool, L2Norm, inverted
+ *        residual blocks, head sinks), writes the output stage's map to out and decodes head
+ *        stages into detect; the image and the streamed maps are never whole in RAM. Every
+ *        stage computes exactly what its whole-map kernel computes.
  * @param[in]  stream    Front-end description.
  * @param[in]  buf       Scratch of rp_stream_get_buffer_size() bytes, 4-byte aligned.
  * @param[in]  size      Its size in bytes.
  * @param[in]  read_rows Row reader.
  * @param[in]  user      Passed to read_rows.
  * @param[in,out] detect Candidate list for head stages (NULL if there are none).
- * @param[out] out       [H_OUT + pad_bottom, W_OUT + pad_right, C_OUT].
- * @return RP_OK, RP_ARG_ERROR, RP_NO_IMPL (more than 8 stages), RP_IO_ERROR.
+ * @param[out] out       [H_OUT, W_OUT, C_OUT] (+ pad_bottom / pad_right if the output stage is
+ *                       the padded one).
+ * @return RP_OK, RP_ARG_ERROR, RP_NO_IMPL (more than RP_MAX_STAGES stages), RP_IO_ERROR.
  */
 rp_status rp_stream_run(const rp_stream *stream, void *buf, size_t size, rp_read_rows_fn read_rows,
                         void *user, rp_detect_ctx *detect, int8_t *out);

@@ -1,28 +1,38 @@
 /*
  * rp_stream.c - the streamed front-end: camera rows pushed through a small DAG of row stages.
  *
- * Stage i keeps a ring of its input rows (row y in slot y % ring_rows, ring_rows =
- * max(kernel_h, stride_h)). When a row arrives, the stage computes every output row whose
- * input window is complete and pushes it to its consumers (written straight into their rings,
- * into the output map for the output stage, or decoded for a head stage). Camera pixels are
- * stored as int8 = pixel - 128. Nothing but rings and one output map is ever held.
+ * Stage i keeps a ring of its input rows (row y in slot y % ring_rows). A stage computes an
+ * output row as soon as its input window is complete and writes it straight into its
+ * consumers' rings, into the output map for the output stage, or decodes it for a head stage.
+ * An inverted residual block (RP_STAGE_MBCONV) expands each input row as it arrives into its own
+ * ring of kernel_h expanded rows, so its input ring holds one row (or, with a residual, the
+ * rows from output row oy to the last one its window reads). Camera pixels are stored as
+ * int8 = pixel - 128. Nothing but rings and one output map is ever held.
+ *
+ * Scheduling is a flat loop: after each camera row, the highest-numbered stage that can do a
+ * unit of work (expand one row, compute one output row) does it, until none can. Consumers have
+ * higher numbers than their producers, so a producer only writes a new row into a ring once
+ * its consumers have taken everything they can from it: rings of max(kernel_h, stride_h) rows
+ * suffice, and there is no recursion (the stack stays flat however deep the DAG is).
  */
 #include "rp_internal.h"
 #include "rp_nn.h"
-
-#define RP_MAX_STAGES 8
 
 typedef struct {
     const rp_stream *s;
     rp_detect_ctx *detect;
     int8_t *out;
     int8_t *ring[RP_MAX_STAGES];
+    int8_t *exp_ring[RP_MAX_STAGES]; /* blocks with an expansion: expanded rows */
     int32_t ring_rows[RP_MAX_STAGES];
     int32_t received[RP_MAX_STAGES]; /* input rows received */
-    int32_t produced[RP_MAX_STAGES]; /* output rows produced */
+    int32_t expanded[RP_MAX_STAGES]; /* input rows expanded (blocks with an expansion) */
+    int32_t produced[RP_MAX_STAGES]; /* output rows produced (padding rows included) */
     int8_t *loc_row, *conf_row;      /* head outputs of one row */
     void *rnn_buf;
     size_t rnn_size;
+    void *px; /* pixel passes of the blocks */
+    size_t px_size;
 } stream_state;
 
 static const rp_conv_layer *head_conv(const rp_stream_stage *st, int conf)
@@ -39,6 +49,8 @@ static rp_dims stage_in(const rp_stream_stage *st)
         return st->l2norm->dims;
     case RP_STAGE_HEAD:
         return head_conv(st, 0)->in;
+    case RP_STAGE_MBCONV:
+        return st->mbconv->expand != NULL ? st->mbconv->expand->in : st->mbconv->depthwise->in;
     default:
         return st->conv->in;
     }
@@ -53,42 +65,62 @@ static rp_dims stage_out(const rp_stream_stage *st)
         return st->l2norm->dims;
     case RP_STAGE_HEAD:
         return head_conv(st, 0)->out;
+    case RP_STAGE_MBCONV:
+        return st->mbconv->project->out;
     default:
         return st->conv->out;
     }
+}
+
+/* Output of stage i as its consumers see it (replicate padding included). */
+static rp_dims stage_out_padded(const rp_stream *s, int32_t i)
+{
+    rp_dims d = stage_out(&s->stages[i]);
+    if (i == s->pad_stage) {
+        d.h += s->pad_bottom;
+        d.w += s->pad_right;
+    }
+    return d;
 }
 
 /* Window geometry: output row oy reads input rows [oy * stride - pad, ... + kernel - 1]. */
 static void stage_window(const rp_stream_stage *st, int32_t *kernel, int32_t *stride,
                          int32_t *pad)
 {
+    const rp_conv_layer *conv = st->conv;
     switch (st->kind) {
     case RP_STAGE_RNNPOOL:
         *kernel = st->rnnpool->patch_h;
         *stride = st->rnnpool->stride_h;
         *pad = 0;
-        break;
+        return;
     case RP_STAGE_L2NORM:
         *kernel = *stride = 1;
         *pad = 0;
-        break;
+        return;
     case RP_STAGE_HEAD:
-        *kernel = head_conv(st, 0)->kernel_h;
-        *stride = head_conv(st, 0)->stride_h;
-        *pad = head_conv(st, 0)->pad_top;
+        conv = head_conv(st, 0);
+        break;
+    case RP_STAGE_MBCONV:
+        conv = st->mbconv->depthwise;
         break;
     default:
-        *kernel = st->conv->kernel_h;
-        *stride = st->conv->stride_h;
-        *pad = st->conv->pad_top;
         break;
     }
+    *kernel = conv->kernel_h;
+    *stride = conv->stride_h;
+    *pad = conv->pad_top;
 }
 
+/* Input rows a stage keeps. A block with an expansion expands a row on arrival, so it keeps
+ * one, or with a residual the rows from oy to its window's last (kernel - pad). */
 static int32_t ring_rows_of(const rp_stream_stage *st)
 {
     int32_t k, s, p;
     stage_window(st, &k, &s, &p);
+    if (st->kind == RP_STAGE_MBCONV && st->mbconv->expand != NULL) {
+        return st->mbconv->residual != NULL ? k - p : 1;
+    }
     return k > s ? k : s;
 }
 
@@ -97,50 +129,53 @@ static int dims_equal(rp_dims a, rp_dims b)
     return a.h == b.h && a.w == b.w && a.c == b.c;
 }
 
+static int stage_valid(const rp_stream_stage *st)
+{
+    switch (st->kind) {
+    case RP_STAGE_CONV:
+    case RP_STAGE_DWCONV:
+        return st->conv != NULL;
+    case RP_STAGE_RNNPOOL:
+        return st->rnnpool != NULL;
+    case RP_STAGE_L2NORM:
+        return st->l2norm != NULL;
+    case RP_STAGE_MBCONV: {
+        if (!rp_mbconv_valid(st->mbconv)) {
+            return 0;
+        }
+        const rp_conv_layer *dw = st->mbconv->depthwise;
+        /* rows are expanded on arrival into kernel_h slots: a window must not skip rows */
+        return dw->stride_h <= dw->kernel_h && dw->pad_top < dw->kernel_h;
+    }
+    case RP_STAGE_HEAD: {
+        if (st->head == NULL || st->head->loc == NULL || st->head->conf == NULL ||
+            st->head->level == NULL) {
+            return 0;
+        }
+        const rp_conv_layer *a = head_conv(st, 0), *b = head_conv(st, 1);
+        return dims_equal(a->in, b->in) && a->kernel_h == b->kernel_h &&
+               a->stride_h == b->stride_h && a->pad_top == b->pad_top && a->out.h == b->out.h &&
+               a->out.w == b->out.w && a->out.c == 4 && st->head->level->h == a->out.h &&
+               st->head->level->w == a->out.w && st->head->level->num_logits == b->out.c;
+    }
+    default:
+        return 0;
+    }
+}
+
 static int stream_valid(const rp_stream *s)
 {
     if (s->num_stages <= 0 || s->num_stages > RP_MAX_STAGES || s->stages == NULL ||
         s->pad_bottom < 0 || s->pad_right < 0 || s->output_stage < 0 ||
-        s->output_stage >= s->num_stages || s->stages[s->output_stage].kind == RP_STAGE_HEAD) {
+        s->output_stage >= s->num_stages || s->stages[s->output_stage].kind == RP_STAGE_HEAD ||
+        s->pad_stage < 0 || s->pad_stage >= s->num_stages ||
+        s->stages[s->pad_stage].kind == RP_STAGE_HEAD) {
         return 0;
     }
     for (int32_t i = 0; i < s->num_stages; i++) {
         const rp_stream_stage *st = &s->stages[i];
-        switch (st->kind) {
-        case RP_STAGE_CONV:
-        case RP_STAGE_DWCONV:
-            if (st->conv == NULL) {
-                return 0;
-            }
-            break;
-        case RP_STAGE_RNNPOOL:
-            if (st->rnnpool == NULL) {
-                return 0;
-            }
-            break;
-        case RP_STAGE_L2NORM:
-            if (st->l2norm == NULL) {
-                return 0;
-            }
-            break;
-        case RP_STAGE_HEAD: {
-            if (st->head == NULL || st->head->loc == NULL || st->head->conf == NULL ||
-                st->head->level == NULL) {
-                return 0;
-            }
-            const rp_conv_layer *a = head_conv(st, 0), *b = head_conv(st, 1);
-            if (!dims_equal(a->in, b->in) || a->kernel_h != b->kernel_h ||
-                a->stride_h != b->stride_h || a->pad_top != b->pad_top || a->out.h != b->out.h ||
-                a->out.w != b->out.w || a->out.c != 4 || st->head->level->h != a->out.h ||
-                st->head->level->w != a->out.w || st->head->level->num_logits != b->out.c) {
-                return 0;
-            }
-            break;
-        }
-        default:
-            return 0;
-        }
-        if (ring_rows_of(st) > RP_MAX_KERNEL || st->src < -1 || st->src >= i) {
+        if (!stage_valid(st) || ring_rows_of(st) > RP_MAX_KERNEL || ring_rows_of(st) < 1 ||
+            st->src < -1 || st->src >= i) {
             return 0;
         }
         const rp_dims in = stage_in(st);
@@ -148,7 +183,7 @@ static int stream_valid(const rp_stream *s)
             if (in.h != s->image_h || in.w != s->image_w || in.c != s->image_c) {
                 return 0;
             }
-        } else if (!dims_equal(stage_out(&s->stages[st->src]), in) ||
+        } else if (!dims_equal(stage_out_padded(s, st->src), in) ||
                    s->stages[st->src].kind == RP_STAGE_HEAD) {
             return 0;
         }
@@ -156,42 +191,48 @@ static int stream_valid(const rp_stream *s)
     return 1;
 }
 
-static size_t layout(const rp_stream *s, int32_t *ring_rows, size_t *loc_max,
-                     size_t *conf_max, size_t *rnn_size)
+typedef struct {
+    size_t loc_max, conf_max, rnn_size, px_size;
+} stream_layout;
+
+/* Rings of every stage (+ expanded rows of blocks), then the shared head rows, RNNPool scratch
+ * and block pixel passes. */
+static size_t layout(const rp_stream *s, int32_t *ring_rows, stream_layout *lay)
 {
     size_t size = 0;
-    *loc_max = 0;
-    *conf_max = 0;
-    *rnn_size = 0;
+    lay->loc_max = lay->conf_max = lay->rnn_size = lay->px_size = 0;
     for (int32_t i = 0; i < s->num_stages; i++) {
         const rp_stream_stage *st = &s->stages[i];
         const rp_dims in = stage_in(st);
         ring_rows[i] = ring_rows_of(st);
         size += RP_ALIGN4((size_t)ring_rows[i] * (size_t)in.w * (size_t)in.c);
+        size_t loc = 0, conf = 0, rnn = 0, px = 0;
         if (st->kind == RP_STAGE_HEAD) {
-            const size_t loc = RP_ALIGN4((size_t)head_conv(st, 0)->out.w * 4);
-            const size_t conf = RP_ALIGN4((size_t)head_conv(st, 1)->out.w * head_conv(st, 1)->out.c);
-            *loc_max = loc > *loc_max ? loc : *loc_max;
-            *conf_max = conf > *conf_max ? conf : *conf_max;
+            loc = RP_ALIGN4((size_t)head_conv(st, 0)->out.w * 4);
+            conf = RP_ALIGN4((size_t)head_conv(st, 1)->out.w * head_conv(st, 1)->out.c);
+        } else if (st->kind == RP_STAGE_RNNPOOL) {
+            rnn = RP_ALIGN4(rp_rnnpool_get_buffer_size(st->rnnpool));
+        } else if (st->kind == RP_STAGE_MBCONV) {
+            const int32_t ow = st->mbconv->depthwise->out.w;
+            size += rp_mbconv_ring_bytes(st->mbconv);
+            px = rp_mbconv_pixel_bytes(st->mbconv, ow < RP_MBCONV_CHUNK ? ow : RP_MBCONV_CHUNK);
         }
-        if (st->kind == RP_STAGE_RNNPOOL) {
-            const size_t r = RP_ALIGN4(rp_rnnpool_get_buffer_size(st->rnnpool));
-            if (r > *rnn_size) {
-                *rnn_size = r;
-            }
-        }
+        lay->loc_max = loc > lay->loc_max ? loc : lay->loc_max;
+        lay->conf_max = conf > lay->conf_max ? conf : lay->conf_max;
+        lay->rnn_size = rnn > lay->rnn_size ? rnn : lay->rnn_size;
+        lay->px_size = px > lay->px_size ? px : lay->px_size;
     }
-    return size + *loc_max + *conf_max + *rnn_size;
+    return size + lay->loc_max + lay->conf_max + lay->rnn_size + lay->px_size;
 }
 
 size_t rp_stream_get_buffer_size(const rp_stream *s)
 {
     int32_t ring_rows[RP_MAX_STAGES];
-    size_t loc_max, conf_max, rnn_size;
+    stream_layout lay;
     if (s == NULL || !stream_valid(s)) {
         return 0;
     }
-    return layout(s, ring_rows, &loc_max, &conf_max, &rnn_size);
+    return layout(s, ring_rows, &lay);
 }
 
 static int8_t *ring_slot(stream_state *ss, int32_t i, int32_t row)
@@ -200,11 +241,9 @@ static int8_t *ring_slot(stream_state *ss, int32_t i, int32_t row)
     return ss->ring[i] + (size_t)(row % ss->ring_rows[i]) * (size_t)in.w * (size_t)in.c;
 }
 
-static rp_status try_produce(stream_state *ss, int32_t i);
-
-/* Hands row y of producer p (-1 = camera) that sits in src_row to every consumer. */
-static rp_status push_row(stream_state *ss, int32_t p, int32_t y, const int8_t *src_row,
-                          size_t row_bytes)
+/* Hands row y of producer p (-1 = camera), which sits in src_row, to every consumer. */
+static void push_row(stream_state *ss, int32_t p, int32_t y, const int8_t *src_row,
+                     size_t row_bytes)
 {
     for (int32_t c = p + 1; c < ss->s->num_stages; c++) {
         if (ss->s->stages[c].src != p) {
@@ -217,12 +256,7 @@ static rp_status push_row(stream_state *ss, int32_t p, int32_t y, const int8_t *
             }
         }
         ss->received[c] = y + 1;
-        rp_status st = try_produce(ss, c);
-        if (st != RP_OK) {
-            return st;
-        }
     }
-    return RP_OK;
 }
 
 /* Where stage i writes output row oy: the output map, or the first consumer's ring. */
@@ -230,8 +264,8 @@ static int8_t *output_target(stream_state *ss, int32_t i, int32_t oy)
 {
     const rp_stream *s = ss->s;
     if (i == s->output_stage) {
-        const rp_dims od = stage_out(&s->stages[i]);
-        return ss->out + (size_t)oy * (size_t)(od.w + s->pad_right) * (size_t)od.c;
+        const rp_dims od = stage_out_padded(s, i);
+        return ss->out + (size_t)oy * (size_t)od.w * (size_t)od.c;
     }
     for (int32_t c = i + 1; c < s->num_stages; c++) {
         if (s->stages[c].src == i) {
@@ -241,84 +275,145 @@ static int8_t *output_target(stream_state *ss, int32_t i, int32_t oy)
     return NULL; /* a stage nobody reads: validated away by the exporter, skipped here */
 }
 
-static rp_status try_produce(stream_state *ss, int32_t i)
+static rp_status compute_row(stream_state *ss, int32_t i, int32_t oy, const int8_t *const *rows,
+                             int8_t *dst)
 {
     const rp_stream_stage *st = &ss->s->stages[i];
+    rp_status status = RP_OK;
+    switch (st->kind) {
+    case RP_STAGE_CONV:
+        return rp_conv_s8_row(st->conv, rows, dst);
+    case RP_STAGE_DWCONV:
+        return rp_dwconv_s8_row(st->conv, rows, dst);
+    case RP_STAGE_RNNPOOL:
+        return rp_rnnpool_s8_row(st->rnnpool, ss->rnn_buf, ss->rnn_size, rows, dst);
+    case RP_STAGE_L2NORM: {
+        rp_l2norm_layer one_row = *st->l2norm;
+        one_row.dims.h = 1;
+        return rp_l2norm_s8(&one_row, rows[0], dst);
+    }
+    case RP_STAGE_MBCONV: {
+        const rp_mbconv_layer *l = st->mbconv;
+        return rp_mbconv_s8_out_row(l, rows, l->residual != NULL ? ring_slot(ss, i, oy) : NULL,
+                                    ss->px, ss->px_size, dst);
+    }
+    case RP_STAGE_HEAD:
+        status = rp_conv_s8_row(head_conv(st, 0), rows, ss->loc_row);
+        if (status == RP_OK) {
+            status = rp_conv_s8_row(head_conv(st, 1), rows, ss->conf_row);
+        }
+        if (status == RP_OK) {
+            status = rp_detect_add_rows(ss->detect, st->head->level, st->head->level_index,
+                                        ss->loc_row, ss->conf_row, oy, 1);
+        }
+        return status;
+    default:
+        return RP_NO_IMPL;
+    }
+}
+
+/* One unit of work of stage i, if it can do one: a replicate-padding row, an output row, or
+ * (a block with an expansion) the expansion of its next input row. *did says whether it did. */
+static rp_status stage_step(stream_state *ss, int32_t i, int *did)
+{
+    const rp_stream *s = ss->s;
+    const rp_stream_stage *st = &s->stages[i];
     const rp_dims in = stage_in(st), od = stage_out(st);
-    int32_t k, stride, pad;
+    const int32_t pad_b = i == s->pad_stage ? s->pad_bottom : 0;
+    const int32_t pad_r = i == s->pad_stage ? s->pad_right : 0;
+    const int32_t oy = ss->produced[i];
+    const int expands = st->kind == RP_STAGE_MBCONV && st->mbconv->expand != NULL;
     const int8_t *rows[RP_MAX_KERNEL];
-    stage_window(st, &k, &stride, &pad);
-    while (ss->produced[i] < od.h) {
-        const int32_t oy = ss->produced[i];
-        const int32_t iy0 = oy * stride - pad;
-        const int32_t hi = iy0 + k - 1 < in.h - 1 ? iy0 + k - 1 : in.h - 1;
-        if (hi >= ss->received[i]) {
-            return RP_OK; /* waits for more input rows */
-        }
-        for (int32_t ky = 0; ky < k; ky++) {
-            const int32_t iy = iy0 + ky;
-            rows[ky] = (iy >= 0 && iy < in.h) ? ring_slot(ss, i, iy) : NULL;
-        }
-        rp_status status = RP_OK;
-        int8_t *dst = st->kind == RP_STAGE_HEAD ? NULL : output_target(ss, i, oy);
-        switch (st->kind) {
-        case RP_STAGE_CONV:
-            status = dst != NULL ? rp_conv_s8_row(st->conv, rows, dst) : RP_OK;
-            break;
-        case RP_STAGE_DWCONV:
-            status = dst != NULL ? rp_dwconv_s8_row(st->conv, rows, dst) : RP_OK;
-            break;
-        case RP_STAGE_RNNPOOL:
-            status = dst != NULL ? rp_rnnpool_s8_row(st->rnnpool, ss->rnn_buf, ss->rnn_size, rows,
-                                                     dst)
-                                 : RP_OK;
-            break;
-        case RP_STAGE_L2NORM: {
-            rp_l2norm_layer one_row = *st->l2norm;
-            one_row.dims.h = 1;
-            status = dst != NULL ? rp_l2norm_s8(&one_row, rows[0], dst) : RP_OK;
-            break;
-        }
-        case RP_STAGE_HEAD:
-            status = rp_conv_s8_row(head_conv(st, 0), rows, ss->loc_row);
-            if (status == RP_OK) {
-                status = rp_conv_s8_row(head_conv(st, 1), rows, ss->conf_row);
-            }
-            if (status == RP_OK) {
-                status = rp_detect_add_rows(ss->detect, st->head->level, st->head->level_index,
-                                            ss->loc_row, ss->conf_row, oy, 1);
-            }
-            break;
-        default:
-            status = RP_NO_IMPL;
-            break;
-        }
-        if (status != RP_OK) {
-            return status;
-        }
+    int32_t k, stride, pad;
+    *did = 0;
+    if (oy >= od.h + pad_b) {
+        return RP_OK; /* done */
+    }
+    int8_t *dst = st->kind == RP_STAGE_HEAD ? NULL : output_target(ss, i, oy);
+    const size_t row_bytes = (size_t)(od.w + pad_r) * (size_t)od.c;
+    if (oy >= od.h) { /* a replicated bottom row: a copy of the last one */
+        *did = 1;
         ss->produced[i]++;
         if (dst != NULL) {
-            if (i == ss->s->output_stage) {
-                for (int32_t x = od.w; x < od.w + ss->s->pad_right; x++) { /* replicate */
-                    for (int32_t c = 0; c < od.c; c++) {
-                        dst[(size_t)x * od.c + c] = dst[(size_t)(od.w - 1) * od.c + c];
-                    }
+            const int8_t *last = output_target(ss, i, od.h - 1);
+            if (last != dst) {
+                for (size_t b = 0; b < row_bytes; b++) {
+                    dst[b] = last[b];
                 }
             }
-            status = push_row(ss, i, oy, dst, (size_t)od.w * (size_t)od.c);
+            push_row(ss, i, oy, dst, row_bytes);
+        }
+        return RP_OK;
+    }
+    stage_window(st, &k, &stride, &pad);
+    const int32_t iy0 = oy * stride - pad;
+    const int32_t hi = iy0 + k - 1 < in.h - 1 ? iy0 + k - 1 : in.h - 1;
+    if (hi >= (expands ? ss->expanded[i] : ss->received[i])) {
+        if (expands && ss->expanded[i] < ss->received[i]) { /* expand the next row on arrival */
+            const int32_t iy = ss->expanded[i];
+            rp_status status = rp_pwconv_s8_pixels(
+                st->mbconv->expand, ring_slot(ss, i, iy), in.w,
+                rp_mbconv_ring_row(st->mbconv, ss->exp_ring[i], iy));
             if (status != RP_OK) {
                 return status;
             }
+            ss->expanded[i]++;
+            *did = 1;
+        }
+        return RP_OK; /* waits for more input rows */
+    }
+    for (int32_t ky = 0; ky < k; ky++) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= in.h) {
+            rows[ky] = NULL;
+        } else {
+            rows[ky] = expands ? rp_mbconv_ring_row(st->mbconv, ss->exp_ring[i], iy)
+                               : ring_slot(ss, i, iy);
         }
     }
+    *did = 1;
+    if (st->kind != RP_STAGE_HEAD && dst == NULL) {
+        ss->produced[i]++; /* nobody reads it */
+        return RP_OK;
+    }
+    rp_status status = compute_row(ss, i, oy, rows, dst);
+    if (status != RP_OK) {
+        return status;
+    }
+    ss->produced[i]++;
+    if (dst != NULL) {
+        for (int32_t x = od.w; x < od.w + pad_r; x++) { /* replicate the last column */
+            for (int32_t c = 0; c < od.c; c++) {
+                dst[(size_t)x * od.c + c] = dst[(size_t)(od.w - 1) * od.c + c];
+            }
+        }
+        push_row(ss, i, oy, dst, row_bytes);
+    }
     return RP_OK;
+}
+
+/* Runs the highest-numbered stage that can work, again and again, until none can. */
+static rp_status run_until_idle(stream_state *ss)
+{
+    for (;;) {
+        int did = 0;
+        for (int32_t i = ss->s->num_stages - 1; i >= 0 && !did; i--) {
+            rp_status st = stage_step(ss, i, &did);
+            if (st != RP_OK) {
+                return st;
+            }
+        }
+        if (!did) {
+            return RP_OK;
+        }
+    }
 }
 
 rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows_fn read_rows,
                         void *user, rp_detect_ctx *detect, int8_t *out)
 {
     stream_state ss;
-    size_t loc_max, conf_max, rnn_size;
+    stream_layout lay;
     if (s == NULL || buf == NULL || read_rows == NULL || out == NULL) {
         return RP_ARG_ERROR;
     }
@@ -343,20 +438,29 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
     ss.s = s;
     ss.detect = detect;
     ss.out = out;
-    (void)layout(s, ss.ring_rows, &loc_max, &conf_max, &rnn_size);
+    (void)layout(s, ss.ring_rows, &lay);
     int8_t *p = (int8_t *)buf;
     for (int32_t i = 0; i < s->num_stages; i++) {
-        const rp_dims in = stage_in(&s->stages[i]);
+        const rp_stream_stage *st = &s->stages[i];
+        const rp_dims in = stage_in(st);
         ss.ring[i] = p;
         ss.received[i] = 0;
+        ss.expanded[i] = 0;
         ss.produced[i] = 0;
         p += RP_ALIGN4((size_t)ss.ring_rows[i] * (size_t)in.w * (size_t)in.c);
+        ss.exp_ring[i] = p;
+        if (st->kind == RP_STAGE_MBCONV) {
+            p += rp_mbconv_ring_bytes(st->mbconv);
+        }
     }
     ss.loc_row = p;
-    ss.conf_row = p + loc_max;
-    p += loc_max + conf_max;
+    ss.conf_row = p + lay.loc_max;
+    p += lay.loc_max + lay.conf_max;
     ss.rnn_buf = p;
-    ss.rnn_size = rnn_size;
+    ss.rnn_size = lay.rnn_size;
+    p += lay.rnn_size;
+    ss.px = p;
+    ss.px_size = lay.px_size;
     const size_t cam_bytes = (size_t)s->image_w * (size_t)s->image_c;
     for (int32_t y = 0; y < s->image_h; y++) {
         int8_t *slot = ring_slot(&ss, cam_consumer, y);
@@ -366,21 +470,15 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         for (size_t k = 0; k < cam_bytes; k++) {
             slot[k] = (int8_t)((uint8_t)slot[k] ^ 0x80u); /* pixel - 128 */
         }
-        rp_status st = push_row(&ss, -1, y, slot, cam_bytes);
+        push_row(&ss, -1, y, slot, cam_bytes);
+        rp_status st = run_until_idle(&ss);
         if (st != RP_OK) {
             return st;
         }
     }
     for (int32_t i = 0; i < s->num_stages; i++) {
-        if (ss.produced[i] != stage_out(&s->stages[i]).h) {
+        if (ss.produced[i] != stage_out_padded(s, i).h) {
             return RP_ARG_ERROR; /* a stage whose input never completed (bad geometry) */
-        }
-    }
-    const rp_dims od = stage_out(&s->stages[s->output_stage]);
-    const size_t out_row = (size_t)(od.w + s->pad_right) * (size_t)od.c;
-    for (int32_t y = od.h; y < od.h + s->pad_bottom; y++) { /* replicate the last row */
-        for (size_t k = 0; k < out_row; k++) {
-            out[(size_t)y * out_row + k] = out[(size_t)(od.h - 1) * out_row + k];
         }
     }
     return RP_OK;

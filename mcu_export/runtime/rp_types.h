@@ -141,8 +141,12 @@ typedef enum {
     RP_STAGE_DWCONV = 1,   /**< Depthwise convolution (rp_conv_layer). */
     RP_STAGE_RNNPOOL = 2,  /**< RNNPool (rp_rnnpool_layer). */
     RP_STAGE_L2NORM = 3,   /**< L2 normalisation, row by row (rp_l2norm_layer). */
-    RP_STAGE_HEAD = 4      /**< Detection head sink (rp_stream_head): no output map. */
+    RP_STAGE_HEAD = 4,     /**< Detection head sink (rp_stream_head): no output map. */
+    RP_STAGE_MBCONV = 5    /**< Inverted residual block, row by row (rp_mbconv_layer). */
 } rp_stage_kind;
+
+/** Most stages a streamed front-end may have. */
+#define RP_MAX_STAGES 16
 
 struct rp_detect_level_s;
 
@@ -162,19 +166,23 @@ typedef struct {
     const rp_rnnpool_layer *rnnpool; /**< For RP_STAGE_RNNPOOL. */
     const rp_l2norm_layer *l2norm;   /**< For RP_STAGE_L2NORM. */
     const rp_stream_head *head;      /**< For RP_STAGE_HEAD. */
+    const rp_mbconv_layer *mbconv;   /**< For RP_STAGE_MBCONV. */
 } rp_stream_stage;
 
 /**
  * The streamed front-end, a small DAG run row by row as camera rows arrive: every stage keeps a
  * ring of the input rows it still needs and computes each output row as soon as it can; one
- * stage's output map is written whole (plus replicate padding), head stages decode as they go.
+ * stage's output map is written whole, head stages decode as they go. One stage's output may
+ * be replicate-padded (rows at the bottom, columns at the right); its consumers see the padded
+ * map.
  */
 typedef struct {
     int32_t image_h, image_w, image_c; /**< Camera image (uint8, HWC). */
     int32_t num_stages;
     const rp_stream_stage *stages;     /**< In topological order (src < own index). */
     int32_t output_stage;              /**< Stage whose output map is written whole. */
-    int32_t pad_bottom, pad_right;     /**< Replicate padding of that map. */
+    int32_t pad_bottom, pad_right;     /**< Replicate padding of pad_stage's output. */
+    int32_t pad_stage;                 /**< Stage whose output is padded (any stage but a head). */
 } rp_stream;
 
 /** One detection: box corners in 1/16 pixel (Q4), score in Q15, label, level. */

@@ -154,16 +154,22 @@ def test_cli_exports_and_reports(tmp_path):
     assert report['host_matches_reference'] is True
     assert report['instructions'] is None and report['madds'] > 0  # QEMU not run here
     assert (out / 'report.md').exists() and (out / 'ram.png').exists()
+    assert report['streamed_matches_unstreamed_reference'] is True
+    stages = report['schedule']['stream_stages']
+    assert stages[0]['src'] == 'camera' and stages[0]['ring_rows'] == 3
+    assert '## Schedule' in (out / 'report.md').read_text()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config,size,channels', [
-    ('configs/rnnpool_face/rnnpool-face-quant_1xb32-300e_widerface.py', (480, 640), 3),
-    ('configs/rnnpool_face/rnnpool-face-m4_1xb32-300e_widerface-qvga-gray.py', (240, 320), 1),
+@pytest.mark.parametrize('config,size,channels,budget_kb', [
+    ('configs/rnnpool_face/rnnpool-face-quant_1xb32-300e_widerface.py', (480, 640), 3, 128),
+    ('configs/rnnpool_face/rnnpool-face-m4_1xb32-300e_widerface-qvga-gray.py', (240, 320), 1,
+     96),
 ])
-def test_real_configs_fit_256kb_and_match_in_qemu(tmp_path, config, size, channels):
+def test_real_configs_fit_budget_and_match_in_qemu(tmp_path, config, size, channels, budget_kb):
     """Face-Quant (640x480 RGB) and Face-M4 (320x240 grey), initial weights: host == reference
-    == QEMU bit-exactly, measured peak RAM within 256 KB."""
+    == QEMU bit-exactly (and the streamed program == the unstreamed reference), measured peak
+    RAM within issue 7's targets (128 KB / 96 KB) thanks to the blocks streamed row by row."""
     import json
     import sys
     from mcu_export.build import write_pnm
@@ -190,7 +196,9 @@ def test_real_configs_fit_256kb_and_match_in_qemu(tmp_path, config, size, channe
                             '--input-size', str(size[0]), str(size[1])]) == 0
     report = json.loads((out / 'report.json').read_text())
     assert report['host_matches_reference'] is True and report['qemu_matches_host'] is True
-    assert report['peak_ram_bytes'] <= 256 * 1024
+    assert report['peak_ram_bytes'] <= budget_kb * 1024
+    assert report['streamed_matches_unstreamed_reference'] is True
+    assert report['schedule']['cut'] > 0  # blocks run inside the stream
     assert report['instructions'] > report['madds']
     fvi = report['float_vs_int']['first_image']
     assert max(fvi['head_mean_abs_error_in_steps'].values()) < 4.0

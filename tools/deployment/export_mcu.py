@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mcu_export.build import build_and_measure, run_host, write_pnm  # noqa: E402
 from mcu_export.codegen import tensor_order, write_project  # noqa: E402
-from mcu_export.planner import plan_arena  # noqa: E402
+from mcu_export.planner import describe_schedule, plan_schedule, schedule_markdown  # noqa: E402
 from mcu_export.reference import run_program  # noqa: E402
 
 TOLERANCE = ('every float detection with score >= {thr} has an int8 detection (score >= '
@@ -70,6 +70,9 @@ def parse_args(argv=None):
     parser.add_argument('--no-in-place', action='store_true',
                         help='plan every inverted-residual output in its own buffer (by default '
                         'a block overwrites its input where the row order proves it safe)')
+    parser.add_argument('--stream-cut', type=int, default=None,
+                        help='whole-map layers moved into the row stream (default: the planner '
+                        'picks the cut with the smallest arena; 0 streams up to RNNPool only)')
     parser.add_argument('--eval-images', nargs='+', default=None,
                         help='images or directories of the float-vs-int8 comparison (default: '
                         'the calibration images; give held-out ones for an honest number)')
@@ -222,10 +225,13 @@ def write_report(out: Path, report: dict, plan) -> None:
              f'| host ms / image (incl. process start) | {fmt(report["host_ms_per_image"])} | |',
              '', f'Host == integer reference (all tensors, detections): '
              f'{report["host_matches_reference"]}; QEMU == host: '
-             f'{fmt(report["qemu_matches_host"])}.', '',
+             f'{fmt(report["qemu_matches_host"])}. Streamed program == the unstreamed '
+             f'program\'s reference (tensors, detections): '
+             f'{report["streamed_matches_unstreamed_reference"]}.', '',
              'Host == integer reference on the float-vs-int8 images: '
              f'{fmt(report["host_matches_reference_on_eval_images"])}.', '',
              *parity_lines(report['float_vs_int']),
+             *schedule_markdown(report['schedule']),
              '## Arena plan', '', '| step | layer | live bytes |', '|---|---|---|']
     lines += [f'| {i} | {n} | {b:,} |' for i, (n, b) in enumerate(zip(plan.step_names,
                                                                       plan.live_bytes))]
@@ -263,8 +269,10 @@ def main(argv=None):
     res = export_detector(model, images, name=Path(args.config).stem, score_thr=score_thr,
                           iou_thr=iou_thr, max_candidates=args.max_candidates,
                           max_dets=args.topk)
-    program = res.program
-    plan = plan_arena(program, in_place=not args.no_in_place)
+    # the planner decides how far the row stream goes (streamed layers keep their integer maths:
+    # the streamed program computes what res.program computes)
+    schedule = plan_schedule(res.program, in_place=not args.no_in_place, cut=args.stream_cut)
+    program, plan = schedule.program, schedule.plan
     total = check_budget(plan, program, args.ram_budget, args.stack_bytes)
     print(f'[4/6] planned arena {plan.arena_bytes} bytes, static estimate '
           f'{total - args.stack_bytes} + stack {args.stack_bytes} <= {args.ram_budget}')
@@ -273,6 +281,12 @@ def main(argv=None):
     write_pnm(out / 'image.pnm', res.first_image)
     print('[5/6] integer reference, host build, QEMU run')
     tensors, dets = run_program(program, res.first_image)
+    # streaming must not change a value: the program as exported (stream up to RNNPool) gives
+    # the same tensors and detections
+    base_tensors, base_dets = (run_program(res.program, res.first_image) if schedule.cut else
+                               (tensors, dets))
+    stream_same = bool(np.array_equal(base_dets, dets) and all(
+        np.array_equal(base_tensors[name], t) for name, t in tensors.items()))
     measured = build_and_measure(out, 'image.pnm', qemu=not args.no_qemu)
     raw = (out / 'dump_host.bin').read_bytes()
     host_ok = raw == dump_bytes(program, tensors, dets)
@@ -324,9 +338,11 @@ def main(argv=None):
         instructions_per_madd=None if instr is None else round(instr / madds, 2),
         host_ms_per_image=round(measured['host_ms_per_image'], 1),
         host_matches_reference=host_ok, qemu_matches_host=measured['qemu_matches_host'],
+        streamed_matches_unstreamed_reference=stream_same,
         planner=dict(arena_bytes=plan.arena_bytes, live_bytes=plan.live_bytes,
                      step_names=plan.step_names, static_estimate_bytes=total - args.stack_bytes,
                      total_estimate_bytes=total),
+        schedule=describe_schedule(schedule),
         float_vs_int=dict(first_image=dict(float_detections=int(len(fdets)),
                                            int_detections=int(len(dets)),
                                            float_matched_iou_0_9=int(matched),
@@ -338,7 +354,7 @@ def main(argv=None):
     print(f'[6/6] wrote {out / "report.md"}: flash {report["flash_bytes"]}, peak RAM '
           f'{report["peak_ram_bytes"]}, instructions {instr}, host==reference {host_ok}, '
           f'QEMU==host {report["qemu_matches_host"]}')
-    if (not host_ok or report['qemu_matches_host'] is False
+    if (not host_ok or not stream_same or report['qemu_matches_host'] is False
             or (host_images_ok and host_images_ok['mismatched'])):
         print('error: the builds do not match the integer reference', file=sys.stderr)
         return 1
