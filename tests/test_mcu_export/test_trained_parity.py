@@ -22,7 +22,7 @@ pytestmark = pytest.mark.mcu
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'rnnpool_face',
-                       'rnnpool-face-quant_1xb16-demo_mini-wider.py')
+                       'rnnpool-face-quant_1xb8-demo_mini-wider.py')
 SCORE_THR = 0.3
 # Measured with this code: 57 % / 77 % (two training runs) of the float detections have an int8
 # twin at IoU >= 0.9 here, 61 % one at IoU >= 0.5 (80 iterations leave many overlapping boxes,

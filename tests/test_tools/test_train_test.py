@@ -10,7 +10,7 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'rnnpool_face',
-                       'rnnpool-face-quant_1xb16-demo_mini-wider.py')
+                       'rnnpool-face-quant_1xb8-demo_mini-wider.py')
 
 # Small crops and batches so that a CPU iteration takes well under a second.
 TINY_CONFIG = """

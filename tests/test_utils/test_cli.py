@@ -49,7 +49,7 @@ def test_train_tool_names_the_missing_annotation_file(tmp_path):
     proc = subprocess.run(
         [sys.executable, os.path.join(REPO, 'tools', 'train.py'),
          os.path.join(REPO, 'configs', 'rnnpool_face',
-                      'rnnpool-face-quant_1xb16-demo_mini-wider.py'),
+                      'rnnpool-face-quant_1xb8-demo_mini-wider.py'),
          '--work-dir', str(tmp_path / 'w'), '--cfg-options',
          f'data_root={tmp_path}/no_such_dataset/'],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

@@ -58,6 +58,8 @@ class WiderPRCurve:
         thresholds (np.ndarray): The score thresholds ``1 - t / T``, ``t = 1 .. T``.
         num_faces (int): How many faces the setting lists in the evaluated images.
         num_images (int): How many images were evaluated.
+        score_low (float): The raw score that normalises to 0. Defaults to 0.
+        score_high (float): The raw score that normalises to 1. Defaults to 1.
     """
     ap: float
     precision: np.ndarray
@@ -65,6 +67,28 @@ class WiderPRCurve:
     thresholds: np.ndarray
     num_faces: int
     num_images: int
+    score_low: float = 0.0
+    score_high: float = 1.0
+
+    def raw_threshold(self, index: int) -> float:
+        """The raw (unnormalised) score of threshold ``index``."""
+        return float(self.score_low + self.thresholds[index] * (self.score_high - self.score_low))
+
+    def best_f1(self) -> Tuple[float, float, float]:
+        """The operating point with the highest F1 (e.g. a drawing threshold).
+
+        Returns:
+            tuple[float, float, float]: ``(raw score threshold, precision, recall)``; the
+            highest threshold of a tie (the score of the weakest detection it keeps);
+            ``(nan, 0, 0)`` when nothing is ever recalled.
+        """
+        denom = self.precision + self.recall
+        f1 = np.divide(2 * self.precision * self.recall, denom, out=np.zeros_like(denom),
+                       where=denom > 0)
+        if not np.any(f1 > 0):
+            return float('nan'), 0.0, 0.0
+        index = int(np.argmax(f1))  # thresholds descend: the first maximum is the highest
+        return self.raw_threshold(index), float(self.precision[index]), float(self.recall[index])
 
 
 def wider_thresholds(num_thresholds: int = WIDER_NUM_THRESHOLDS) -> np.ndarray:
@@ -277,5 +301,7 @@ def evaluate_wider(gt_images: List[WiderGTImage],
             recall=recall,
             thresholds=thresholds,
             num_faces=faces,
-            num_images=len(images))
+            num_images=len(images),
+            score_low=float(low),
+            score_high=float(high))
     return results

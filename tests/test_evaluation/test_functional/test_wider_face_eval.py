@@ -245,3 +245,20 @@ def test_matches_literal_official_loops():
         np.testing.assert_allclose(curves[setting].recall, recall, atol=1e-12)
         assert curves[setting].ap == pytest.approx(ap, abs=1e-12)
         assert 0.0 < ap < 1.0
+
+
+def test_best_f1_operating_point():
+    # scores 0.9 (face A), 0.8 (false), 0.6 (face B), 0.3 (false): F1 is 2/3, 1/2, 4/5, 2/3
+    # when the cut is just below each score, so the best cut keeps the top three
+    gt = [_gt('0--E/a', [FACE_A, FACE_B], hard=[1, 2])]
+    preds = {'0--E/a': _pred(FACE_A + [0.9], FAR + [0.8], FACE_B + [0.6], [300, 0, 10, 10, 0.3])}
+    curve = evaluate_wider(gt, preds, settings=('hard', ))['hard']
+    assert (curve.score_low, curve.score_high) == (0.3, 0.9)
+    threshold, precision, recall = curve.best_f1()
+    # the weakest detection kept, to the protocol's 1/1000 resolution of the score range
+    assert 0.6 - 0.6 / 1000 <= threshold <= 0.6
+    assert (precision, recall) == (pytest.approx(2 / 3), 1.0)
+    # nothing recalled: no operating point
+    curve = evaluate_wider(gt, {'0--E/a': _pred(FAR + [0.5])}, settings=('hard', ))['hard']
+    threshold, precision, recall = curve.best_f1()
+    assert np.isnan(threshold) and (precision, recall) == (0.0, 0.0)

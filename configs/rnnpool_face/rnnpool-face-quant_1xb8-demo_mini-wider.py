@@ -1,12 +1,15 @@
 # The demo's model (`make demo`): RNNPool-Face-Quant, unchanged, trained briefly on the CPU on
-# the mini WIDER FACE dataset (tools/dataset_converters/build_mini_wider.py). Only the schedule
-# and the crop size (and the optimizer) differ from the paper's recipe, so that training fits in minutes on 2 cores:
-# 320 x 320 crops (the mini dataset's faces are 12-200 px), batch 16, an iteration-based
-# schedule with a short warm-up and cosine decay, and one evaluation at the end.
+# the mini WIDER FACE dataset (tools/dataset_converters/build_mini_wider.py). Only the schedule,
+# the crop size and the optimizer differ from the paper's recipe, so that training fits in
+# minutes on 2 cores: 320 x 320 crops (the mini dataset's faces are 12-200 px), batch 8, 900
+# iterations with a short warm-up and cosine decay, and one evaluation at the end.
+# Measured on the mini dataset (seed 0): batch 16 x 400 iterations reached easy AP 0.38,
+# batch 8 x 900 (about as many images, twice the steps) 0.70: in so short a run the number of
+# steps matters more than the batch.
 _base_ = './rnnpool-face-quant_1xb32-300e_widerface.py'
 
 data_root = '{{$WIDER_FACE_ROOT:data/mini_wider/}}'
-max_iters = 400
+max_iters = 900
 crop_size = 320
 
 train_pipeline = [
@@ -30,7 +33,7 @@ train_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=16,
+    batch_size=8,
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),  # iteration-based schedule
@@ -50,7 +53,7 @@ param_scheduler = [
 # A few hundred steps instead of 300 epochs: AdamW converges far faster than the paper's SGD
 # in so short a run (SGD at lr 0.02 reached easy AP 0.08 after 200 steps).
 optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=3e-3, weight_decay=1e-4),
+    optimizer=dict(_delete_=True, type='AdamW', lr=4e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10.))
 # The mini dataset has at most 8 faces per image: fewer candidates keep NMS fast on the CPU.
 model = dict(test_cfg=dict(nms_pre=1000, score_thr=0.05, max_per_img=100))
