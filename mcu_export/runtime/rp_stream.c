@@ -269,8 +269,8 @@ static rp_status try_produce(stream_state *ss, int32_t i)
             status = dst != NULL ? rp_dwconv_s8_row(st->conv, rows, dst) : RP_OK;
             break;
         case RP_STAGE_RNNPOOL:
-            status = dst != NULL ? rp_rnnpool_s8_row(st->rnnpool, ss->rnn_buf, ss->rnn_size, rows,
-                                                     dst)
+            status = dst != NULL ? rp_rnnpool_s8_row_at(st->rnnpool, ss->rnn_buf, ss->rnn_size,
+                                                        rows, oy, dst)
                                  : RP_OK;
             break;
         case RP_STAGE_L2NORM: {
