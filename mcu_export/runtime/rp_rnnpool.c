@@ -236,15 +236,16 @@ static void plan_cell(const rp_fastgrnn_cell *cell, cell_plan *cp, int64_t x_max
  * (rp_pair_index); out is in pair layout too (row r at position rp_pair_index(r, rows)). On the
  * DSP the full 4 x 4 blocks come from wb (unpack_block): two vector words and eight weight
  * pairs make 16 MACs in eight SMLADs; column and row tails take the int8 matrix. */
-static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
+static inline __attribute__((always_inline)) void matvec_any(const int8_t *w,
                                                                 const int32_t *wb,
                                                                 const int16_t *v, int32_t rows,
                                                                 int32_t n, int32_t *out)
 {
-    int32_t r = 0;
+    int32_t r0 = 0;
 #if RP_USE_DSP
     const int32_t n4 = n & ~3;
-    for (; r + 4 <= rows; r += 4) {
+    r0 = rows & ~3;
+    for (int32_t r = 0; r < r0; r += 4) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         for (int32_t j = 0; j < n4; j += 4) {
             const int32_t v02 = (int32_t)rp_load_u32(v + j), v13 = (int32_t)rp_load_u32(v + j + 2);
@@ -275,7 +276,7 @@ static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
 #else
     (void)wb;
 #endif
-    for (; r < rows; r++) {
+    for (int32_t r = r0; r < rows; r++) {
         const int8_t *wr = w + (size_t)r * n;
         int32_t a = 0, j = 0;
 #if RP_USE_DSP
@@ -290,6 +291,29 @@ static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
         }
         out[r] = a;
     }
+}
+
+/* matvec_any with the common sizes as constants, so that the compiler unrolls their loops. */
+static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
+                                                                const int32_t *wb,
+                                                                const int16_t *v, int32_t rows,
+                                                                int32_t n, int32_t *out)
+{
+#if RP_USE_DSP
+    if (rows == 8 && n == 8) {
+        matvec_any(w, wb, v, 8, 8, out);
+    } else if (rows == 16 && n == 16) {
+        matvec_any(w, wb, v, 16, 16, out);
+    } else if (rows == 8 && n == 4) {
+        matvec_any(w, wb, v, 8, 4, out);
+    } else if (rows == 16 && n == 4) {
+        matvec_any(w, wb, v, 16, 4, out);
+    } else {
+        matvec_any(w, wb, v, rows, n, out);
+    }
+#else
+    matvec_any(w, wb, v, rows, n, out);
+#endif
 }
 
 /* Input terms of n vectors (int16, pair layout, spaced by stride): for every position p,
