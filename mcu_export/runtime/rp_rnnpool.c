@@ -45,8 +45,9 @@ typedef struct {
     int fast;        /* branch-free gates (see the file comment) */
     int w_fast;      /* every W shift in [33, 62] and W . x provably inside the +-2^28 clamp */
     int tables;      /* sigmoid / tanh tables instead of quantSigmoid / quantTanh */
-    int32_t *u_mult; /* U multiplier */
-    int32_t *u_sh;   /* fast: rshift - 33; general: rshift */
+    int32_t *uq;     /* U requantisation, interleaved (one LDRD): multiplier, then the shift
+                        (fast: rshift - 33; general: rshift); 2 x hid */
+    int32_t *spare;  /* the second half of uq's 2 x hid */
     int32_t *w_mult; /* W multiplier */
     int32_t *w_sh;   /* W rshift (w_fast: rshift - 33) */
     int32_t *bz;     /* folded into the input term: fast quant bias_gate + Q, fast tables
@@ -105,7 +106,7 @@ static void rnn_carve(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
     cell_plan *plans[2] = {&wk->p1, &wk->p2};
     const int32_t hids[2] = {h1, h2};
     for (int32_t k = 0; k < 2; k++) {
-        int32_t **arr[6] = {&plans[k]->u_mult, &plans[k]->u_sh, &plans[k]->w_mult,
+        int32_t **arr[6] = {&plans[k]->uq, &plans[k]->spare, &plans[k]->w_mult,
                             &plans[k]->w_sh,   &plans[k]->bz,   &plans[k]->dh};
         for (int32_t a = 0; a < 6; a++) {
             *arr[a] = p32;
@@ -215,8 +216,8 @@ static void plan_cell(const rp_fastgrnn_cell *cell, cell_plan *cp, int64_t x_max
     for (int32_t p = 0; p < hid; p++) {
         const int32_t i = rp_pair_index(p, hid);
         const int32_t bg = cell->bias_gate[i], bu = cell->bias_update[i];
-        cp->u_mult[p] = cell->u_quant.multiplier[i];
-        cp->u_sh[p] = cell->u_quant.rshift[i] - (fast ? 33 : 0);
+        cp->uq[2 * p] = cell->u_quant.multiplier[i];
+        cp->uq[2 * p + 1] = cell->u_quant.rshift[i] - (fast ? 33 : 0);
         cp->w_mult[p] = cell->w_quant.multiplier[i];
         cp->w_sh[p] = cell->w_quant.rshift[i] - (cp->w_fast ? 33 : 0);
         if (!fast) {
@@ -319,20 +320,21 @@ static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
 /* Input terms of n vectors (int16, pair layout, spaced by stride): for every position p,
  * sat(requant(acc << in_log2)) + bz[p], acc = W . x (the 2^in_log2 input scale applied to the
  * sum: the same integer as the sum of scaled inputs). */
-static void input_terms(const cell_plan *cp, const int16_t *x, int32_t in_log2, int32_t *out,
-                        int32_t *acc)
+static void input_terms(const cell_plan *cp, const int16_t *x, int32_t in_log2,
+                        int32_t *restrict out, int32_t *restrict acc)
 {
     const rp_fastgrnn_cell *cell = cp->cell;
     const int32_t *wm = cp->w_mult, *ws = cp->w_sh, *bz = cp->bz;
-    matvec_s8_s16(cell->w, cp->wb, x, cp->hid, cell->input_size, acc);
+    const int32_t hid = cp->hid;
+    matvec_s8_s16(cell->w, cp->wb, x, hid, cell->input_size, acc);
     if (cp->w_fast) { /* rp_requantize's 32-bit path; the plan proved no clamp is needed */
-        for (int32_t p = 0; p < cp->hid; p++) {
+        for (int32_t p = 0; p < hid; p++) {
             const int32_t hi = (int32_t)(((int64_t)(acc[p] * (1 << in_log2)) * wm[p]) >> 32);
             out[p] = (((hi >> ws[p]) + 1) >> 1) + bz[p];
         }
         return;
     }
-    for (int32_t p = 0; p < cp->hid; p++) {
+    for (int32_t p = 0; p < hid; p++) {
         const int32_t v = rp_requantize(acc[p] * (1 << in_log2), wm[p], ws[p]);
         out[p] = rp_clamp(v, -RP_PRE_LIMIT, RP_PRE_LIMIT) + bz[p];
     }
@@ -409,23 +411,23 @@ static int32_t act_table(const int16_t *tab, int32_t x)
 }
 
 /* One fast step: pre holds the input terms with bz folded in, h is updated in place (every
- * unit's new value depends on its own old value and the products, computed first). */
-static inline __attribute__((always_inline)) void step_fast(const cell_plan *cp,
-                                                            const int32_t *pre, int16_t *h,
-                                                            int32_t *acc, int first, int tables)
+ * unit's new value depends on its own old value and the products, computed first). coef =
+ * ((zeta * (Q - z)) >> 14) + nu is computed as (zeta + nu) + ((-zeta * z) >> 14): zeta * Q is a
+ * multiple of 2^14, so the floors agree. */
+static inline __attribute__((always_inline)) void step_fast(
+    const int32_t *restrict pre, int16_t *restrict h, int32_t *restrict acc,
+    const int32_t *restrict uq, const int32_t *restrict dh, const int8_t *u, const int32_t *ub,
+    const int16_t *sig, const int16_t *tnh, int32_t mzeta, int32_t k, int32_t hid, int first,
+    int tables)
 {
-    const int32_t hid = cp->hid;
-    const int32_t zeta = cp->cell->zeta_q14, nu = cp->cell->nu_q14;
-    const int16_t *sig = cp->cell->sigmoid_table, *tnh = cp->cell->tanh_table;
-    const int32_t *um = cp->u_mult, *us = cp->u_sh, *dh = cp->dh;
     if (!first) {
-        matvec_s8_s16(cp->cell->u, cp->ub, h, hid, hid, acc);
+        matvec_s8_s16(u, ub, h, hid, hid, acc);
     }
     for (int32_t p = 0; p < hid; p++) {
         int32_t e = pre[p];
         if (!first) { /* rp_requantize's 32-bit path; the plan proved no clamp is needed */
-            const int32_t hi = (int32_t)(((int64_t)acc[p] * um[p]) >> 32);
-            e += ((hi >> us[p]) + 1) >> 1;
+            const int32_t hi = (int32_t)(((int64_t)acc[p] * uq[2 * p]) >> 32);
+            e += ((hi >> uq[2 * p + 1]) + 1) >> 1;
         }
         int32_t z, ht;
         if (tables) {
@@ -435,9 +437,34 @@ static inline __attribute__((always_inline)) void step_fast(const cell_plan *cp,
             z = z_quant(e);
             ht = ht_quant(e + dh[p]);
         }
-        const int32_t coef = ((zeta * (RP_Q14 - z)) >> 14) + nu;
-        const int32_t a = first ? coef * ht + (1 << 13) : z * h[p] + coef * ht + (1 << 13);
+        const int32_t coef = k + ((mzeta * z) >> 14);
+        int32_t a;
+        if (first) {
+            a = coef * ht + (1 << 13);
+        } else {
+#if RP_USE_DSP
+            a = __smlabb(z, h[p], 1 << 13) + coef * ht; /* z <= Q fits a halfword */
+#else
+            a = z * h[p] + (1 << 13) + coef * ht;
+#endif
+        }
         h[p] = (int16_t)rp_sat16_asr14(a);
+    }
+}
+
+/* A fast sequence (see sequence()); hid and tables are constants where it is inlined. */
+static inline __attribute__((always_inline)) void sequence_fast(
+    const cell_plan *cp, const int32_t *x, int32_t step, int32_t len, int16_t *restrict h,
+    int32_t *restrict acc, int32_t hid, int tables)
+{
+    const int32_t *uq = cp->uq, *dh = cp->dh, *ub = cp->ub;
+    const int8_t *u = cp->cell->u;
+    const int16_t *sig = cp->cell->sigmoid_table, *tnh = cp->cell->tanh_table;
+    const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
+    step_fast(x, h, acc, uq, dh, u, ub, sig, tnh, mzeta, k, hid, 1, tables);
+    for (int32_t t = 1; t < len; t++) {
+        x += step;
+        step_fast(x, h, acc, uq, dh, u, ub, sig, tnh, mzeta, k, hid, 0, tables);
     }
 }
 
@@ -454,7 +481,7 @@ static void step_general(const cell_plan *cp, const int32_t *pre, int16_t *h, in
         const int32_t i = rp_pair_index(p, hid);
         int32_t pre_i = pre[p];
         if (!first) {
-            pre_i += rp_clamp(rp_requantize(acc[p], cp->u_mult[p], cp->u_sh[p]), -RP_PRE_LIMIT,
+            pre_i += rp_clamp(rp_requantize(acc[p], cp->uq[2 * p], cp->uq[2 * p + 1]), -RP_PRE_LIMIT,
                               RP_PRE_LIMIT);
         }
         int32_t z, ht;
@@ -485,17 +512,22 @@ static void sequence(const cell_plan *cp, const int32_t *pre, int32_t len, int r
         }
         return;
     }
-    if (cp->fast && cp->tables) {
-        step_fast(cp, x, h, acc, 1, 1);
-        for (int32_t t = 1; t < len; t++) {
-            x += step;
-            step_fast(cp, x, h, acc, 0, 1);
-        }
-    } else if (cp->fast) {
-        step_fast(cp, x, h, acc, 1, 0);
-        for (int32_t t = 1; t < len; t++) {
-            x += step;
-            step_fast(cp, x, h, acc, 0, 0);
+    if (cp->fast) {
+#if RP_USE_DSP
+        if (hid == 8 && cp->tables) {
+            sequence_fast(cp, x, step, len, h, acc, 8, 1);
+        } else if (hid == 8) {
+            sequence_fast(cp, x, step, len, h, acc, 8, 0);
+        } else if (hid == 16 && cp->tables) {
+            sequence_fast(cp, x, step, len, h, acc, 16, 1);
+        } else if (hid == 16) {
+            sequence_fast(cp, x, step, len, h, acc, 16, 0);
+        } else
+#endif
+        if (cp->tables) {
+            sequence_fast(cp, x, step, len, h, acc, hid, 1);
+        } else {
+            sequence_fast(cp, x, step, len, h, acc, hid, 0);
         }
     } else {
         step_general(cp, x, h, acc, 1);
