@@ -320,8 +320,10 @@ static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
 /* Input terms of n vectors (int16, pair layout, spaced by stride): for every position p,
  * sat(requant(acc << in_log2)) + bz[p], acc = W . x (the 2^in_log2 input scale applied to the
  * sum: the same integer as the sum of scaled inputs). */
-static void input_terms(const cell_plan *cp, const int16_t *x, int32_t in_log2,
-                        int32_t *restrict out, int32_t *restrict acc)
+static inline __attribute__((always_inline)) void input_terms(const cell_plan *cp,
+                                                              const int16_t *x, int32_t in_log2,
+                                                              int32_t *restrict out,
+                                                              int32_t *restrict acc)
 {
     const rp_fastgrnn_cell *cell = cp->cell;
     const int32_t *wm = cp->w_mult, *ws = cp->w_sh, *bz = cp->bz;
@@ -340,26 +342,31 @@ static void input_terms(const cell_plan *cp, const int16_t *x, int32_t in_log2,
     }
 }
 
-/* RNN1's input terms of pixel px (c int8 channels). */
-static void pixel_terms(const rp_rnnpool_layer *l, const rnn_work *wk, const int8_t *px,
-                        int32_t *out)
+/* RNN1's input terms of n pixels (c int8 channels each) into out + t * h1: pixel t is px[t],
+ * or base + t * c where px is NULL. */
+static void pixel_terms(const rp_rnnpool_layer *l, const rnn_work *wk,
+                        const int8_t *const *px, const int8_t *base, int32_t n, int32_t *out)
 {
-    const int32_t c = l->in.c, off = l->input_offset;
+    const int32_t c = l->in.c, off = l->input_offset, h1 = wk->p1.hid;
     int16_t *xs = wk->xs;
-    int32_t k = 0;
+    for (int32_t t = 0; t < n; t++) {
+        const int8_t *q8 = px != NULL ? px[t] : base + (size_t)t * c;
+        int32_t k = 0;
 #if RP_USE_DSP
-    const uint32_t off2 = rp_dup16(off);
-    for (; k + 4 <= c; k += 4) { /* (b0, b2) and (b1, b3) + offset: the pair layout */
-        const uint32_t q = rp_load_u32(px + k);
-        const uint32_t even = (uint32_t)__sxtab16(off2, q), odd = (uint32_t)rp_sxtab16_odd(off2, q);
-        memcpy(xs + k, &even, 4);
-        memcpy(xs + k + 2, &odd, 4);
-    }
+        const uint32_t off2 = rp_dup16(off);
+        for (; k + 4 <= c; k += 4) { /* (b0, b2) and (b1, b3) + offset: the pair layout */
+            const uint32_t q = rp_load_u32(q8 + k);
+            const uint32_t even = (uint32_t)__sxtab16(off2, q);
+            const uint32_t odd = (uint32_t)rp_sxtab16_odd(off2, q);
+            memcpy(xs + k, &even, 4);
+            memcpy(xs + k + 2, &odd, 4);
+        }
 #endif
-    for (; k < c; k++) {
-        xs[k] = (int16_t)(px[k] + off);
+        for (; k < c; k++) {
+            xs[k] = (int16_t)(q8[k] + off);
+        }
+        input_terms(&wk->p1, xs, RP_RNN_IN_LOG2, out + (size_t)t * h1, wk->acc);
     }
-    input_terms(&wk->p1, xs, RP_RNN_IN_LOG2, out, wk->acc);
 }
 
 /* ---- gates: the branch-free forms (DSP) and their plain equivalents ---- */
@@ -568,17 +575,16 @@ static void rnnpool_patch(const rp_rnnpool_layer *l, const rnn_work *wk,
 {
     const int32_t ph = l->patch_h, pw = l->patch_w, c = l->in.c;
     const int32_t h1 = l->rnn1.hidden_size, h2 = l->rnn2.hidden_size;
+    const int8_t *px[RP_MAX_KERNEL];
     for (int32_t r = reuse_rows; r < ph; r++) { /* RNN1 along each row */
-        const int8_t *px = rows[r] + (size_t)col0 * c;
-        for (int32_t t = 0; t < pw; t++) {
-            pixel_terms(l, wk, px + (size_t)t * c, wk->pre1 + (size_t)t * h1);
-        }
+        pixel_terms(l, wk, NULL, rows[r] + (size_t)col0 * c, pw, wk->pre1);
         sequence(&wk->p1, wk->pre1, pw, 0, wk->row_sum + (size_t)r * h1, wk->acc);
     }
     for (int32_t q = reuse_cols; q < pw; q++) { /* RNN1 along each column */
         for (int32_t t = 0; t < ph; t++) {
-            pixel_terms(l, wk, rows[t] + (size_t)(col0 + q) * c, wk->pre1 + (size_t)t * h1);
+            px[t] = rows[t] + (size_t)(col0 + q) * c;
         }
+        pixel_terms(l, wk, px, NULL, ph, wk->pre1);
         sequence(&wk->p1, wk->pre1, ph, 0, wk->col_sum + (size_t)q * h1, wk->acc);
     }
     const int16_t *seqs[2] = {wk->row_sum, wk->col_sum};
