@@ -45,14 +45,13 @@ typedef struct {
     int fast;        /* branch-free gates (see the file comment) */
     int w_fast;      /* every W shift in [33, 62] and W . x provably inside the +-2^28 clamp */
     int tables;      /* sigmoid / tanh tables instead of quantSigmoid / quantTanh */
-    int32_t *uq;     /* U requantisation, interleaved (one LDRD): multiplier, then the shift
-                        (fast: rshift - 33; general: rshift); 2 x hid */
-    int32_t *spare;  /* the second half of uq's 2 x hid */
+    int pairs;       /* fast quant gates two units at a time (DSP; see step_quant_pairs) */
+    int32_t *cst;    /* 4 x hid, per position (loaded together): [0] U multiplier, [1] U shift
+                        (fast: rshift - 33; general: rshift), [2] dh = (tanh input bias) - bz
+                        (fast), [3] bz, folded into the input term (fast quant: bias_gate + Q,
+                        fast tables: bias_gate + 8Q, general: 0) */
     int32_t *w_mult; /* W multiplier */
     int32_t *w_sh;   /* W rshift (w_fast: rshift - 33) */
-    int32_t *bz;     /* folded into the input term: fast quant bias_gate + Q, fast tables
-                        bias_gate + 8Q, general 0 */
-    int32_t *dh;     /* fast: (tanh input bias) - bz; unused otherwise */
     int32_t *wb;     /* DSP: W unpacked to int16 pairs, blocked (see unpack_block) */
     int32_t *ub;     /* DSP: U, the same */
 } cell_plan;
@@ -106,12 +105,10 @@ static void rnn_carve(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
     cell_plan *plans[2] = {&wk->p1, &wk->p2};
     const int32_t hids[2] = {h1, h2};
     for (int32_t k = 0; k < 2; k++) {
-        int32_t **arr[6] = {&plans[k]->uq, &plans[k]->spare, &plans[k]->w_mult,
-                            &plans[k]->w_sh,   &plans[k]->bz,   &plans[k]->dh};
-        for (int32_t a = 0; a < 6; a++) {
-            *arr[a] = p32;
-            p32 += hids[k];
-        }
+        plans[k]->cst = p32;
+        plans[k]->w_mult = p32 + 4 * hids[k];
+        plans[k]->w_sh = p32 + 5 * hids[k];
+        p32 += 6 * hids[k];
     }
     wk->p1.wb = p32; /* 2 bytes per weight: int16 pairs */
     p32 += ((size_t)h1 * l->in.c) / 2 + (((size_t)h1 * l->in.c) & 1);
@@ -211,24 +208,30 @@ static void plan_cell(const rp_fastgrnn_cell *cell, cell_plan *cp, int64_t x_max
     cp->w_fast = rows_fit(cell->w, hid, cell->input_size, x_max, cell->w_quant.multiplier,
                           cell->w_quant.rshift);
     cp->fast = fast;
+    /* halfword products need -zeta and every coef (between nu and zeta + nu) in int16 */
+    const int32_t zeta = cell->zeta_q14, nu = cell->nu_q14;
+    cp->pairs = RP_USE_DSP && fast && !cp->tables && (hid & 1) == 0 && zeta >= -32767 &&
+                zeta <= 32768 && nu >= -32768 && nu <= 32767 && zeta + nu >= -32768 &&
+                zeta + nu <= 32767;
     unpack_block(cell->w, hid, cell->input_size, cp->wb);
     unpack_block(cell->u, hid, hid, cp->ub);
     for (int32_t p = 0; p < hid; p++) {
         const int32_t i = rp_pair_index(p, hid);
         const int32_t bg = cell->bias_gate[i], bu = cell->bias_update[i];
-        cp->uq[2 * p] = cell->u_quant.multiplier[i];
-        cp->uq[2 * p + 1] = cell->u_quant.rshift[i] - (fast ? 33 : 0);
+        int32_t *c = cp->cst + 4 * p;
+        c[0] = cell->u_quant.multiplier[i];
+        c[1] = cell->u_quant.rshift[i] - (fast ? 33 : 0);
         cp->w_mult[p] = cell->w_quant.multiplier[i];
         cp->w_sh[p] = cell->w_quant.rshift[i] - (cp->w_fast ? 33 : 0);
         if (!fast) {
-            cp->bz[p] = 0;
-            cp->dh[p] = 0;
+            c[3] = 0;
+            c[2] = 0;
         } else if (cp->tables) {
-            cp->bz[p] = bg + 8 * RP_Q14;
-            cp->dh[p] = bu - bg;
+            c[3] = bg + 8 * RP_Q14;
+            c[2] = bu - bg;
         } else {
-            cp->bz[p] = bg + RP_Q14;
-            cp->dh[p] = bu - bg - RP_Q14;
+            c[3] = bg + RP_Q14;
+            c[2] = bu - bg - RP_Q14;
         }
     }
 }
@@ -326,19 +329,19 @@ static inline __attribute__((always_inline)) void input_terms(const cell_plan *c
                                                               int32_t *restrict acc)
 {
     const rp_fastgrnn_cell *cell = cp->cell;
-    const int32_t *wm = cp->w_mult, *ws = cp->w_sh, *bz = cp->bz;
+    const int32_t *wm = cp->w_mult, *ws = cp->w_sh, *cst = cp->cst;
     const int32_t hid = cp->hid;
     matvec_s8_s16(cell->w, cp->wb, x, hid, cell->input_size, acc);
     if (cp->w_fast) { /* rp_requantize's 32-bit path; the plan proved no clamp is needed */
         for (int32_t p = 0; p < hid; p++) {
             const int32_t hi = (int32_t)(((int64_t)(acc[p] * (1 << in_log2)) * wm[p]) >> 32);
-            out[p] = (((hi >> ws[p]) + 1) >> 1) + bz[p];
+            out[p] = (((hi >> ws[p]) + 1) >> 1) + cst[4 * p + 3];
         }
         return;
     }
     for (int32_t p = 0; p < hid; p++) {
         const int32_t v = rp_requantize(acc[p] * (1 << in_log2), wm[p], ws[p]);
-        out[p] = rp_clamp(v, -RP_PRE_LIMIT, RP_PRE_LIMIT) + bz[p];
+        out[p] = rp_clamp(v, -RP_PRE_LIMIT, RP_PRE_LIMIT) + cst[4 * p + 3];
     }
 }
 
@@ -423,8 +426,7 @@ static int32_t act_table(const int16_t *tab, int32_t x)
  * multiple of 2^14, so the floors agree. */
 static inline __attribute__((always_inline)) void step_fast(
     const int32_t *restrict pre, int16_t *restrict h, int32_t *restrict acc,
-    const int32_t *restrict uq, const int32_t *restrict dh, const int8_t *u, const int32_t *ub,
-    const int16_t *sig, const int16_t *tnh, int32_t mzeta, int32_t k, int32_t hid, int first,
+    const int32_t *restrict cst, const int8_t *u, const int32_t *ub, const int16_t *sig, const int16_t *tnh, int32_t mzeta, int32_t k, int32_t hid, int first,
     int tables)
 {
     if (!first) {
@@ -433,16 +435,16 @@ static inline __attribute__((always_inline)) void step_fast(
     for (int32_t p = 0; p < hid; p++) {
         int32_t e = pre[p];
         if (!first) { /* rp_requantize's 32-bit path; the plan proved no clamp is needed */
-            const int32_t hi = (int32_t)(((int64_t)acc[p] * uq[2 * p]) >> 32);
-            e += ((hi >> uq[2 * p + 1]) + 1) >> 1;
+            const int32_t hi = (int32_t)(((int64_t)acc[p] * cst[4 * p]) >> 32);
+            e += ((hi >> cst[4 * p + 1]) + 1) >> 1;
         }
         int32_t z, ht;
         if (tables) {
             z = table_at(sig, e);
-            ht = table_at(tnh, e + dh[p]);
+            ht = table_at(tnh, e + cst[4 * p + 2]);
         } else {
             z = z_quant(e);
-            ht = ht_quant(e + dh[p]);
+            ht = ht_quant(e + cst[4 * p + 2]);
         }
         const int32_t coef = k + ((mzeta * z) >> 14);
         int32_t a;
@@ -459,19 +461,84 @@ static inline __attribute__((always_inline)) void step_fast(
     }
 }
 
+#if RP_USE_DSP
+/* Halfwords (lo, hi): PKHBT. */
+static inline uint32_t rp_pack16(int32_t lo, int32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+/* step_fast's quant gates for the positions p, p + 1 at once (the state words hold both):
+ * z and ht are saturated in 32 bits (USAT / SSAT of 2x as in z_quant / ht_quant), packed, and
+ * their final (. + 1) >> 1 is one UHADD16 / SHADD16 (halving adds of 1); the products are
+ * halfword MACs (SMLABB / SMLATT / SMLATB). The same integers as step_fast. */
+static inline __attribute__((always_inline)) void step_quant_pairs(
+    const int32_t *restrict pre, int16_t *restrict h, int32_t *restrict acc,
+    const int32_t *restrict cst, const int8_t *u, const int32_t *ub, int32_t mzeta, int32_t k, int32_t hid, int first)
+{
+    const uint32_t ones = 0x00010001u;
+    if (!first) {
+        matvec_s8_s16(u, ub, h, hid, hid, acc);
+    }
+    for (int32_t p = 0; p < hid; p += 2) {
+        int32_t e0 = pre[p], e1 = pre[p + 1];
+        if (!first) {
+            const int32_t hi0 = (int32_t)(((int64_t)acc[p] * cst[4 * p]) >> 32);
+            const int32_t hi1 = (int32_t)(((int64_t)acc[p + 1] * cst[4 * p + 4]) >> 32);
+            e0 += ((hi0 >> cst[4 * p + 1]) + 1) >> 1;
+            e1 += ((hi1 >> cst[4 * p + 5]) + 1) >> 1;
+        }
+        const uint32_t zz = __uhadd16(rp_pack16((int32_t)__usat(e0 & ~1, 15),
+                                                (int32_t)__usat(e1 & ~1, 15)), ones);
+        const int32_t tt = __shadd16((int32_t)rp_pack16(rp_ssat16_lsl1(e0 + cst[4 * p + 2]),
+                                                        rp_ssat16_lsl1(e1 + cst[4 * p + 6])),
+                                     (int32_t)ones);
+        const int32_t c0 = k + (__smlabb((int32_t)zz, mzeta, 0) >> 14);
+        const int32_t c1 = k + (__smlatb((int32_t)zz, mzeta, 0) >> 14);
+        int32_t a0, a1;
+        if (first) {
+            a0 = __smlabb(tt, c0, 1 << 13);
+            a1 = __smlatb(tt, c1, 1 << 13);
+        } else {
+            const int32_t hh = (int32_t)rp_load_u32(h + p);
+            a0 = __smlabb(tt, c0, __smlabb((int32_t)zz, hh, 1 << 13));
+            a1 = __smlatb(tt, c1, __smlatt((int32_t)zz, hh, 1 << 13));
+        }
+        const uint32_t out = rp_pack16(rp_sat16_asr14(a0), rp_sat16_asr14(a1));
+        memcpy(h + p, &out, 4);
+    }
+}
+
+static inline __attribute__((always_inline)) void sequence_pairs(
+    const cell_plan *cp, const int32_t *x, int32_t step, int32_t len, int16_t *restrict h,
+    int32_t *restrict acc, int32_t hid)
+{
+    const int32_t *cst = cp->cst, *ub = cp->ub;
+    const int8_t *u = cp->cell->u;
+    const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
+    step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 1);
+    for (int32_t t = 1; t < len; t++) {
+        x += step;
+        step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 0);
+    }
+}
+#endif
+
 /* A fast sequence (see sequence()); hid and tables are constants where it is inlined. */
 static inline __attribute__((always_inline)) void sequence_fast(
     const cell_plan *cp, const int32_t *x, int32_t step, int32_t len, int16_t *restrict h,
     int32_t *restrict acc, int32_t hid, int tables)
 {
-    const int32_t *uq = cp->uq, *dh = cp->dh, *ub = cp->ub;
+    const int32_t *cst = cp->cst, *ub = cp->ub;
     const int8_t *u = cp->cell->u;
     const int16_t *sig = cp->cell->sigmoid_table, *tnh = cp->cell->tanh_table;
     const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
-    step_fast(x, h, acc, uq, dh, u, ub, sig, tnh, mzeta, k, hid, 1, tables);
+    step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, tables);
     for (int32_t t = 1; t < len; t++) {
         x += step;
-        step_fast(x, h, acc, uq, dh, u, ub, sig, tnh, mzeta, k, hid, 0, tables);
+        step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, tables);
     }
 }
 
@@ -488,7 +555,7 @@ static void step_general(const cell_plan *cp, const int32_t *pre, int16_t *h, in
         const int32_t i = rp_pair_index(p, hid);
         int32_t pre_i = pre[p];
         if (!first) {
-            pre_i += rp_clamp(rp_requantize(acc[p], cp->uq[2 * p], cp->uq[2 * p + 1]), -RP_PRE_LIMIT,
+            pre_i += rp_clamp(rp_requantize(acc[p], cp->cst[4 * p], cp->cst[4 * p + 1]), -RP_PRE_LIMIT,
                               RP_PRE_LIMIT);
         }
         int32_t z, ht;
@@ -521,7 +588,13 @@ static void sequence(const cell_plan *cp, const int32_t *pre, int32_t len, int r
     }
     if (cp->fast) {
 #if RP_USE_DSP
-        if (hid == 8 && cp->tables) {
+        if (cp->pairs && hid == 8) {
+            sequence_pairs(cp, x, step, len, h, acc, 8);
+        } else if (cp->pairs && hid == 16) {
+            sequence_pairs(cp, x, step, len, h, acc, 16);
+        } else if (cp->pairs) {
+            sequence_pairs(cp, x, step, len, h, acc, hid);
+        } else if (hid == 8 && cp->tables) {
             sequence_fast(cp, x, step, len, h, acc, 8, 1);
         } else if (hid == 8) {
             sequence_fast(cp, x, step, len, h, acc, 8, 0);
