@@ -284,10 +284,8 @@ class RNNPoolLayer:
         ph, pw = self.patch
         h1, h2 = self.rnn1.hidden_size, self.rnn2.hidden_size
         hm, length, c = max(h1, h2), max(ph, pw), self.in_shape[2]
-        align4 = lambda n: (n + 3) & ~3  # noqa: E731
         pairs = sum((a * b + 1) // 2 for a, b in ((h1, c), (h1, h1), (h2, h1), (h2, h2)))
-        minimum = (16 + 24 * (h1 + h2) + 4 * pairs + 4 * hm + 4 * length * (h1 + h2) +
-                   2 * align4(c) +
+        minimum = (16 + 24 * (h1 + h2) + 4 * pairs + 4 * hm + 4 * length * hm + 2 * align4(c) +
                    align4(2 * (ph + pw) * h1) + align4(2 * hm))
         return minimum + 2 * self.out_shape[1] * max(ph - self.stride[0], 0) * h1
 

@@ -17,7 +17,6 @@
  * - The input term sat(requant(W_i . x)) does not depend on the state, so it is computed once
  *   per input vector of a pass (RNN1: once per pixel and pass; RNN2: once per summary, shared
  *   by the forward and backward sequences) with the gate bias folded in.
- * - The first step of a sequence starts from h = 0: U . h = 0 and z * h = 0, no matrix product.
  * - Overlapping patches share sequences: along a patch row, the column summaries of the columns
  *   two neighbours share are moved instead of recomputed (rp_rnnpool_s8_row); from one patch
  *   row to the next, the row summaries of the rows they share are kept in a row cache in the
@@ -27,7 +26,9 @@
  *   plain arrays and updates the state in place. Where every U shift is >= 33, the biases are
  *   small and U's row sums bound U . h so that its requantisation cannot reach the +-2^28 clamp
  *   (checked per cell), the gates take a branch-free path (SSAT / USAT, an SMLAD interpolation
- *   of the tables); any other cell takes the general path.
+ *   of the tables; quantSigmoid / quantTanh two units at a time on the DSP); any other cell
+ *   takes the general path. The first step of a sequence starts from h = 0, so it skips U . h
+ *   (rp_requantize(0) = 0 for every shift) and z * h.
  */
 #include "rp_internal.h"
 #include "rp_nn.h"
@@ -61,7 +62,8 @@ typedef struct {
     cell_plan p1, p2;
     int32_t *acc;     /* max(h1, h2) */
     int32_t *pre1;    /* max(ph, pw) x h1: RNN1 input terms of one pass */
-    int32_t *pre2;    /* max(ph, pw) x h2: RNN2 input terms of the row or column summaries */
+    int32_t *pre2;    /* max(ph, pw) x h2: RNN2 input terms of the row or column summaries
+                         (the same memory as pre1: RNN2 runs after the patch's RNN1 passes) */
     int16_t *xs;      /* one pixel's channels, pair layout */
     int16_t *row_sum; /* ph x h1 */
     int16_t *col_sum; /* pw x h1 */
@@ -87,7 +89,7 @@ static size_t min_size(const rp_rnnpool_layer *l)
     const size_t c = (size_t)l->in.c;
     return RP_HDR_BYTES + 4 * 6 * (h1 + h2) +
            4 * ((h1 * c + 1) / 2 + (h1 * h1 + 1) / 2 + (h2 * h1 + 1) / 2 + (h2 * h2 + 1) / 2) +
-           4 * hm + 4 * len * (h1 + h2) +
+           4 * hm + 4 * len * hm +
            2 * (((size_t)l->in.c + 3) & ~(size_t)3) +
            RP_ALIGN4(2 * (size_t)(l->patch_h + l->patch_w) * h1) + RP_ALIGN4(2 * hm);
 }
@@ -121,9 +123,8 @@ static void rnn_carve(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
     wk->acc = p32;
     p32 += hm;
     wk->pre1 = p32;
-    p32 += len * h1;
     wk->pre2 = p32;
-    p32 += len * h2;
+    p32 += len * hm;
     int16_t *p16 = (int16_t *)p32;
     wk->xs = p16;
     p16 += (l->in.c + 3) & ~3;
@@ -134,7 +135,7 @@ static void rnn_carve(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
     wk->cache = (int16_t *)((uint8_t *)p16 + RP_ALIGN4(2 * (size_t)hm));
 }
 
-/* rp_requantize() for acc = 0 is 0 for every shift: the first step of a sequence skips U . h. */
+/* The reference's requantisation in 64 bits, without saturation (rows_fit's bounds). */
 static int64_t requant64(int64_t acc, int32_t mult, int32_t rshift)
 {
     return (acc * mult + ((int64_t)1 << (rshift - 1))) >> rshift;
