@@ -321,19 +321,20 @@ static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
 #endif
 }
 
-/* Input terms of n vectors (int16, pair layout, spaced by stride): for every position p,
- * sat(requant(acc << in_log2)) + bz[p], acc = W . x (the 2^in_log2 input scale applied to the
- * sum: the same integer as the sum of scaled inputs). */
-static inline __attribute__((always_inline)) void input_terms(const cell_plan *cp,
-                                                              const int16_t *x, int32_t in_log2,
+/* Input terms of one vector x (int16, pair layout, cp.cell->input_size = n entries): for every
+ * position p, sat(requant(acc << in_log2)) + bz[p], acc = W . x (the 2^in_log2 input scale
+ * applied to the sum: the same integer as the sum of scaled inputs). The plan comes by value
+ * and hid / n as arguments so that, inlined, they stay in registers (constants where the
+ * caller dispatches on them). */
+static inline __attribute__((always_inline)) void input_terms(const cell_plan cp, int32_t hid,
+                                                              int32_t n, const int16_t *x,
+                                                              int32_t in_log2,
                                                               int32_t *restrict out,
                                                               int32_t *restrict acc)
 {
-    const rp_fastgrnn_cell *cell = cp->cell;
-    const int32_t *wm = cp->w_mult, *ws = cp->w_sh, *cst = cp->cst;
-    const int32_t hid = cp->hid;
-    matvec_s8_s16(cell->w, cp->wb, x, hid, cell->input_size, acc);
-    if (cp->w_fast) { /* rp_requantize's 32-bit path; the plan proved no clamp is needed */
+    const int32_t *wm = cp.w_mult, *ws = cp.w_sh, *cst = cp.cst;
+    matvec_s8_s16(cp.cell->w, cp.wb, x, hid, n, acc);
+    if (cp.w_fast) { /* rp_requantize's 32-bit path; the plan proved no clamp is needed */
         for (int32_t p = 0; p < hid; p++) {
             const int32_t hi = (int32_t)(((int64_t)(acc[p] * (1 << in_log2)) * wm[p]) >> 32);
             out[p] = (((hi >> ws[p]) + 1) >> 1) + cst[4 * p + 3];
@@ -346,13 +347,12 @@ static inline __attribute__((always_inline)) void input_terms(const cell_plan *c
     }
 }
 
-/* RNN1's input terms of n pixels (c int8 channels each) into out + t * h1: pixel t is px[t],
- * or base + t * c where px is NULL. */
-static void pixel_terms(const rp_rnnpool_layer *l, const rnn_work *wk,
-                        const int8_t *const *px, const int8_t *base, int32_t n, int32_t *out)
+/* pixel_terms' loop; h1 and c are constants where it is inlined. */
+static inline __attribute__((always_inline)) void pixel_terms_n(
+    const cell_plan p1, int32_t h1, int32_t c, int32_t off, const int8_t *const *px,
+    const int8_t *base, int32_t n, int16_t *restrict xs, int32_t *restrict out,
+    int32_t *restrict acc)
 {
-    const int32_t c = l->in.c, off = l->input_offset, h1 = wk->p1.hid;
-    int16_t *xs = wk->xs;
     for (int32_t t = 0; t < n; t++) {
         const int8_t *q8 = px != NULL ? px[t] : base + (size_t)t * c;
         int32_t k = 0;
@@ -369,8 +369,28 @@ static void pixel_terms(const rp_rnnpool_layer *l, const rnn_work *wk,
         for (; k < c; k++) {
             xs[k] = (int16_t)(q8[k] + off);
         }
-        input_terms(&wk->p1, xs, RP_RNN_IN_LOG2, out + (size_t)t * h1, wk->acc);
+        input_terms(p1, h1, c, xs, RP_RNN_IN_LOG2, out + (size_t)t * h1, acc);
     }
+}
+
+/* RNN1's input terms of n pixels (c int8 channels each) into out + t * h1: pixel t is px[t],
+ * or base + t * c where px is NULL. */
+static void pixel_terms(const rp_rnnpool_layer *l, const rnn_work *wk,
+                        const int8_t *const *px, const int8_t *base, int32_t n, int32_t *out)
+{
+    const cell_plan p1 = wk->p1;
+    const int32_t c = l->in.c, off = l->input_offset;
+#if RP_USE_DSP
+    if (p1.hid == 8 && c == 4) {
+        pixel_terms_n(p1, 8, 4, off, px, base, n, wk->xs, out, wk->acc);
+        return;
+    }
+    if (p1.hid == 16 && c == 4) {
+        pixel_terms_n(p1, 16, 4, off, px, base, n, wk->xs, out, wk->acc);
+        return;
+    }
+#endif
+    pixel_terms_n(p1, p1.hid, c, off, px, base, n, wk->xs, out, wk->acc);
 }
 
 /* ---- gates: the branch-free forms (DSP) and their plain equivalents ---- */
@@ -665,7 +685,8 @@ static void rnnpool_patch(const rp_rnnpool_layer *l, const rnn_work *wk,
     const int32_t lens[2] = {ph, pw};
     for (int32_t s = 0; s < 2; s++) { /* RNN2: rows fwd, rows bwd, cols fwd, cols bwd */
         for (int32_t t = 0; t < lens[s]; t++) {
-            input_terms(&wk->p2, seqs[s] + (size_t)t * h1, 0, wk->pre2 + (size_t)t * h2, wk->acc);
+            input_terms(wk->p2, h2, h1, seqs[s] + (size_t)t * h1, 0, wk->pre2 + (size_t)t * h2,
+                        wk->acc);
         }
         for (int32_t d = 0; d < 2; d++) {
             sequence(&wk->p2, wk->pre2, lens[s], d, wk->h, wk->acc);
