@@ -40,9 +40,15 @@ def cases(rng):
         ('depthwise 3x3, 4 ch (stem)', random_conv(rng, 'dw4', (30, 80, 4), 0, (3, 3), (1, 1),
                                                    (1, 1), depthwise=True)),
         ('MBConv 16 -> 32 -> 16 + res', random_mbconv(rng, 'mb', (15, 40, 16), 16, expand=2)),
-        ('RNNPool 8x8/4, C4 h8 h8 (quant)', random_rnnpool(rng, 'rq', (8, 84, 4), 8, 8)),
-        ('RNNPool 8x8/4, C4 h16 h16 (tables)', random_rnnpool(rng, 'rm', (8, 84, 4), 16, 16,
-                                                              tables=True)),
+        ('RNNPool 8x8/4, C4 h8 h8 (quant), 1 patch row', random_rnnpool(rng, 'rq', (8, 84, 4),
+                                                                         8, 8)),
+        ('RNNPool 8x8/4, C4 h16 h16 (tables), 1 patch row',
+         random_rnnpool(rng, 'rm', (8, 84, 4), 16, 16, tables=True)),
+        # several patch rows: the row cache shares the row summaries of vertical neighbours
+        ('RNNPool 8x8/4, C4 h8 h8 (quant), 6 patch rows',
+         random_rnnpool(rng, 'rq6', (28, 84, 4), 8, 8)),
+        ('RNNPool 8x8/4, C4 h16 h16 (tables), 6 patch rows',
+         random_rnnpool(rng, 'rm6', (28, 84, 4), 16, 16, tables=True)),
     ]
     return out
 

@@ -4,8 +4,13 @@ Builds one bare-metal program for QEMU mps2-an386 that runs RNNPool over a few 8
 with (a) ``rp_rnnpool_s8_patch`` (int8 weights, int16 Q14 state, integer quantSigmoid /
 quantTanh) and (b) a float32 FastGRNN written here for the comparison (same maths, weights
 dequantised to float, hard-float FPU, the same piecewise-linear nonlinearities), and prints
-QEMU instructions per patch (``-icount shift=0``, FPGAIO counter x 40). QEMU counts
-instructions, not cycles: an M4 cycle estimate is instructions x CPI (about 1.2-1.6).
+QEMU instructions per patch (``-icount shift=0``, FPGAIO counter x 40). It also runs the
+whole-map kernel ``rp_rnnpool_s8`` (patch rows through ``rp_rnnpool_s8_row_at``, as the
+streamed front-end does) over a 28x84 map (6 x 20 patches, stride 4) with the minimum buffer
+(column summaries shared along a patch row) and with the full buffer (plus the row cache:
+row summaries shared between patch rows), per patch. MAdds are nominal (every recurrence step
+of every patch), so shared work lowers instructions per MAdd. QEMU counts instructions, not
+cycles: an M4 cycle estimate is instructions x CPI (about 1.2-1.6).
 
 Usage: python benchmarks/mcu_rnnpool.py
 """
@@ -96,8 +101,9 @@ static void put_u32(const char *label, uint32_t v)
     (void)sh_call(0x04, buf);
 }
 #define COUNTER (*(volatile uint32_t *)0x40028018u)
-static uint32_t scratch[1024];
+static uint32_t scratch[4096];
 static int8_t out[64];
+static int8_t map[MAP_PATCHES * 64];
 volatile int8_t sink;
 int main(void)
 {
@@ -117,8 +123,17 @@ int main(void)
         sink = out[0];
     }
     uint32_t t2 = COUNTER;
+    if (rp_rnnpool_s8(&pool, scratch, rp_rnnpool_get_min_buffer_size(&pool), img, map) != RP_OK)
+        return 1;
+    uint32_t t3 = COUNTER;
+    if (rp_rnnpool_s8(&pool, scratch, rp_rnnpool_get_buffer_size(&pool), img, map) != RP_OK)
+        return 1;
+    uint32_t t4 = COUNTER;
     put_u32("fixed ", (t1 - t0) * 40u / NP);
     put_u32("float ", (t2 - t1) * 40u / NP);
+    put_u32("rowmin ", (t3 - t2) * 40u / MAP_PATCHES);
+    put_u32("rowcache ", (t4 - t3) * 40u / MAP_PATCHES);
+    put_u32("scratch ", (uint32_t)rp_rnnpool_get_buffer_size(&pool));
     /* the two compute the same maths: outputs of patch 0 agree within a few int8 steps */
     int8_t a[64], b[64];
     uint32_t maxdiff = 0;
@@ -152,12 +167,14 @@ def float_cell(name, cell, in_scale):
 
 def measure(channels, h1, h2, work):
     rng = np.random.default_rng(0)
-    img_w = 16
-    layer = random_rnnpool(rng, 'pool', (8, img_w, channels), h1, h2, (8, 8), (4, 4))
+    img_h, img_w = 28, 84
+    layer = random_rnnpool(rng, 'pool', (img_h, img_w, channels), h1, h2, (8, 8), (4, 4))
     in_scale = 0.05 / 64  # random_rnnpool's RNN1 scale: (q - zp) * 64 steps of 0.05 / 64
     lines, _ = emit_rnnpool(layer, 'pool')
-    img = rng.integers(-128, 128, (8, img_w, channels)).astype(np.int8)
+    img = rng.integers(-128, 128, (img_h, img_w, channels)).astype(np.int8)
+    n_map = layer.out_shape[0] * layer.out_shape[1]
     src = ['#include <stdint.h>', '#include "rp_nn.h"', f'#define NP {N_PATCHES}',
+           f'#define MAP_PATCHES {n_map}',
            f'#define IMG_W {img_w}', f'#define CH {channels}', f'#define IN_SCALE {in_scale * 64}f',
            f'#define IN_ZP {-layer.input_offset}', '#define OUT_SCALE 0.01f',
            f'#define OUT_ZP {layer.output_offset}'] + lines + c_array('img', img, np.int8)
@@ -178,7 +195,7 @@ def measure(channels, h1, h2, work):
                           capture_output=True, text=True, timeout=120, check=True)
     vals = dict(line.split() for line in proc.stdout.splitlines())
     madds = layer.madds // (layer.out_shape[0] * layer.out_shape[1])
-    return int(vals['fixed']), int(vals['float']), madds, int(vals['maxdiff'])
+    return ({k: int(v) for k, v in vals.items()}, madds)
 
 
 def main():
@@ -186,14 +203,18 @@ def main():
     if reason:
         print(reason)
         return 1
-    print('| patch 8x8 | C | h1 | h2 | MAdds/patch | fixed instr/patch | float instr/patch | '
-          'fixed instr/MAdd | float instr/MAdd | max out diff (int8 steps) |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
+    print('| patch 8x8 | C | h1 | h2 | MAdds/patch | float instr/patch | fixed, one patch | '
+          'fixed, rows (min buffer) | fixed, rows + row cache | instr/MAdd float / one / rows / '
+          '+ cache | scratch B (full) | max out diff (int8 steps) |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
     with tempfile.TemporaryDirectory() as tmp:
         for name, (c, h1, h2) in (('Face-Quant', (4, 8, 8)), ('Face-M4', (4, 16, 16))):
-            fixed, flt, madds, diff = measure(c, h1, h2, Path(tmp))
-            print(f'| {name} | {c} | {h1} | {h2} | {madds} | {fixed} | {flt} | '
-                  f'{fixed / madds:.2f} | {flt / madds:.2f} | {diff} |')
+            v, madds = measure(c, h1, h2, Path(tmp))
+            per = ' / '.join(f'{v[k] / madds:.2f}' for k in ('float', 'fixed', 'rowmin',
+                                                               'rowcache'))
+            print(f'| {name} | {c} | {h1} | {h2} | {madds} | {v["float"]} | {v["fixed"]} | '
+                  f'{v["rowmin"]} | {v["rowcache"]} | {per} | {v["scratch"]} | '
+                  f'{v["maxdiff"]} |')
     return 0
 
 

@@ -92,13 +92,21 @@ size_t rp_mbconv_get_min_buffer_size(const rp_mbconv_layer *layer);
 rp_status rp_mbconv_s8(const rp_mbconv_layer *layer, void *buf, size_t size, const int8_t *in,
                        int8_t *out);
 
-/** @brief Scratch bytes rp_rnnpool_s8_patch() / _row() / rp_rnnpool_s8() need. */
+/**
+ * @brief Scratch bytes of rp_rnnpool_s8_patch() / _row() / _row_at() / rp_rnnpool_s8() with the
+ *        row cache: rp_rnnpool_get_min_buffer_size() + out.w * (patch_h - stride_h) *
+ *        rnn1.hidden_size int16 row summaries, which _row_at() keeps from one patch row to the
+ *        next (the rows two vertically overlapping patches share are not recomputed).
+ */
 size_t rp_rnnpool_get_buffer_size(const rp_rnnpool_layer *layer);
+
+/** @brief Scratch bytes without the row cache (every kernel works with it, recomputing). */
+size_t rp_rnnpool_get_min_buffer_size(const rp_rnnpool_layer *layer);
 
 /**
  * @brief RNNPool (FastGRNN, fixed point) over one patch.
  * @param[in]  layer RNNPool layer.
- * @param[in]  buf   Scratch of rp_rnnpool_get_buffer_size() bytes, 2-byte aligned.
+ * @param[in]  buf   Scratch of rp_rnnpool_get_min_buffer_size() bytes or more, 4-byte aligned.
  * @param[in]  size  Its size in bytes.
  * @param[in]  rows  layer->patch_h pointers to input rows [W_IN, C_IN].
  * @param[in]  col0  First column of the patch.
@@ -109,9 +117,28 @@ size_t rp_rnnpool_get_buffer_size(const rp_rnnpool_layer *layer);
 rp_status rp_rnnpool_s8_patch(const rp_rnnpool_layer *layer, void *buf, size_t size,
                               const int8_t *const *rows, int32_t col0, int8_t *out);
 
-/** @brief RNNPool over every patch of one output row. @return RP_OK, RP_ARG_ERROR. */
+/** @brief RNNPool over every patch of one output row (no row cache: the buffer holds no
+ *         state between calls). @return RP_OK, RP_ARG_ERROR. */
 rp_status rp_rnnpool_s8_row(const rp_rnnpool_layer *layer, void *buf, size_t size,
                             const int8_t *const *rows, int8_t *out_row);
+
+/**
+ * @brief RNNPool over every patch of output row py, with the row cache.
+ * @param[in]     layer   RNNPool layer.
+ * @param[in,out] buf     Scratch, 4-byte aligned. With rp_rnnpool_get_buffer_size() bytes it
+ *                        keeps the row summaries this row shares with row py + 1: a call for
+ *                        py reuses them when the previous call on the same buffer and layer
+ *                        was for py - 1 and nothing wrote the buffer in between (py = 0 starts
+ *                        afresh). With less (at least rp_rnnpool_get_min_buffer_size()) it
+ *                        recomputes them, as rp_rnnpool_s8_row(). The outputs are the same.
+ * @param[in]     size    Its size in bytes.
+ * @param[in]     rows    layer->patch_h pointers to input rows py * stride_h + 0 .. patch_h - 1.
+ * @param[in]     py      Output row index (>= 0).
+ * @param[out]    out_row out.w * out.c int8 values.
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_rnnpool_s8_row_at(const rp_rnnpool_layer *layer, void *buf, size_t size,
+                               const int8_t *const *rows, int32_t py, int8_t *out_row);
 
 /** @brief RNNPool over a whole map. @return RP_OK, RP_ARG_ERROR. */
 rp_status rp_rnnpool_s8(const rp_rnnpool_layer *layer, void *buf, size_t size, const int8_t *in,

@@ -79,4 +79,28 @@ static inline int32_t rp_sat16(int32_t x)
 #endif
 }
 
+/* Saturation of 2x to int16, |x| < 2^30 (one SSAT with a shifted operand on the DSP). */
+static inline int32_t rp_ssat16_lsl1(int32_t x)
+{
+#if RP_USE_DSP
+    int32_t r;
+    __asm__("ssat %0, #16, %1, lsl #1" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return rp_sat16(x * 2);
+#endif
+}
+
+/* Saturation of x >> 14 (arithmetic) to int16 (one SSAT with a shifted operand on the DSP). */
+static inline int32_t rp_sat16_asr14(int32_t x)
+{
+#if RP_USE_DSP
+    int32_t r;
+    __asm__("ssat %0, #16, %1, asr #14" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return rp_sat16(x >> 14);
+#endif
+}
+
 #endif /* RP_SIMD_H */

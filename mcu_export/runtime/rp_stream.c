@@ -286,7 +286,7 @@ static rp_status compute_row(stream_state *ss, int32_t i, int32_t oy, const int8
     case RP_STAGE_DWCONV:
         return rp_dwconv_s8_row(st->conv, rows, dst);
     case RP_STAGE_RNNPOOL:
-        return rp_rnnpool_s8_row(st->rnnpool, ss->rnn_buf, ss->rnn_size, rows, dst);
+        return rp_rnnpool_s8_row_at(st->rnnpool, ss->rnn_buf, ss->rnn_size, rows, oy, dst);
     case RP_STAGE_L2NORM: {
         rp_l2norm_layer one_row = *st->l2norm;
         one_row.dims.h = 1;

@@ -1,0 +1,219 @@
+"""RNNPool kernel (``rp_rnnpool.c``) against the integer reference, bit-exact.
+
+Every case runs the kernel four ways and each output must equal ``reference.rnnpool``: the
+whole map with the full buffer (row cache across patch rows), with the minimum buffer (no
+cache), row by row through ``rp_rnnpool_s8_row_at`` in an order that breaks the cache's chain
+once (the kernel must notice and recompute), and row by row through the stateless
+``rp_rnnpool_s8_row``. The buffer-size queries must equal ``RNNPoolLayer.scratch_bytes`` (and
+that minus the cache); a short or misaligned buffer is rejected. Shapes: the two exported
+models' cells, stride = patch (no overlap), odd sizes with stride < patch / 2, one output
+column, stride > patch / 2, one-row patches, and cells that must take the general path (a
+shift < 33, a huge bias). Host (portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the
+DSP path and with ``-DRP_NO_DSP``).
+"""
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from mcu_export import reference as ref
+from mcu_export.cemit import c_array, emit_layer
+from mcu_export.codegen import RUNTIME_DIR, TEMPLATE_DIR
+from mcu_export.ctest import (PROLOGUE, WARN_FLAGS, arm_toolchain_missing, build_program,
+                              run_program, split_outputs)
+from mcu_export.ir import FastGRNNCell, RNNPoolLayer
+from mcu_export.random_model import random_rnnpool
+
+pytestmark = pytest.mark.mcu
+
+M4_FLAGS = WARN_FLAGS + ['-O2', '-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard',
+                         '-mfpu=fpv4-sp-d16']
+M4_WRAPPER = """\
+#include <stdio.h>
+extern void initialise_monitor_handles(void);
+int rp_test_main(void);
+int main(void)
+{
+    initialise_monitor_handles();
+    if (freopen("out.bin", "wb", stdout) == NULL) {
+        return 3;
+    }
+    const int rc = rp_test_main();
+    fclose(stdout);
+    return rc;
+}
+"""
+
+
+def _cache_bytes(layer: RNNPoolLayer) -> int:
+    return 2 * layer.out_shape[1] * max(layer.patch[0] - layer.stride[0], 0) * \
+        layer.rnn1.hidden_size
+
+
+def _fits(m, mult, shift, x_max) -> bool:
+    """The C's fast-path test of one matrix (``rows_fit`` in rp_rnnpool.c)."""
+    bound = np.abs(m.astype(np.int64)).sum(axis=1) * x_max
+    res = ref.requantize(bound, mult, shift)
+    return bool(np.all(shift >= 33) and np.all(shift <= 62) and np.all(mult >= 0) and
+                np.all(res < (1 << 28) - 1))
+
+
+def fast_gates(cell: FastGRNNCell) -> bool:
+    """Whether the C takes the branch-free gates for this cell (so a case covers that path)."""
+    small = np.all(np.abs(cell.bias_gate.astype(np.int64)) <= 1 << 28) and \
+        np.all(np.abs(cell.bias_update.astype(np.int64)) <= 1 << 28)
+    return bool(small) and _fits(cell.u, cell.u_multiplier, cell.u_rshift, 32768)
+
+
+def rnnpool_cases(rng, small: bool = False):
+    """(layer, input) pairs; small: the fast QEMU subset."""
+    specs = [  # in_shape, h1, h2, patch, stride, tables
+        ((20, 28, 4), 8, 8, (8, 8), (4, 4), False),     # Face-Quant's cell, 4 patch rows
+        ((16, 24, 4), 16, 16, (8, 8), (4, 4), True),    # Face-M4's cell
+        ((16, 16, 3), 5, 3, (8, 8), (8, 8), False),     # stride = patch: no overlap
+        ((13, 11, 5), 7, 9, (5, 3), (2, 2), True),      # odd sizes, overlap > stride
+        ((12, 6, 2), 6, 4, (4, 6), (2, 3), False),      # one output column
+        ((15, 15, 4), 8, 6, (6, 6), (4, 5), True),      # stride > patch / 2
+        ((5, 9, 3), 4, 4, (1, 4), (1, 2), False),       # one-row patches
+    ]
+    if small:
+        specs = [specs[0], specs[1], specs[3]]
+    cases = []
+    for i, (shape, h1, h2, patch, stride, tables) in enumerate(specs):
+        layer = random_rnnpool(rng, f'pool{i}', shape, h1, h2, patch, stride, tables=tables)
+        cases.append(layer)
+    for tables in (False, True):  # general path: a U shift < 33 / a W shift < 33
+        layer = random_rnnpool(rng, f'low{int(tables)}', (12, 12, 4), 8, 8, (8, 8), (4, 4),
+                               tables=tables)
+        layer.rnn1.u_rshift[3], layer.rnn2.w_rshift[5] = 32, 31
+        cases.append(layer)
+    if not small:  # general path: a bias beyond the fast path's bound
+        layer = random_rnnpool(rng, 'bias', (12, 12, 4), 8, 8, (8, 8), (4, 4))
+        layer.rnn2.bias_update[2] = 1 << 29
+        cases.append(layer)
+    return [(layer, rng.integers(-128, 128, layer.in_shape).astype(np.int8)) for layer in cases]
+
+
+def rnnpool_program(cases):
+    """C program: per case [full size u32, min size u32] + four output maps."""
+    decls, body = [], []
+    for k, (layer, x) in enumerate(cases):
+        p = f'k{k}'
+        lines, ident = emit_layer(layer, p)
+        oh, ow, oc = layer.out_shape
+        n = oh * ow * oc
+        words = layer.scratch_bytes // 4 + 2
+        decls += lines + c_array(f'{p}_in', x, np.int8)
+        decls += [f'static int8_t {p}_out[{n}];', f'static uint32_t {p}_buf[{words}];']
+        order = [0, 1, oh - 1] + list(range(2, oh)) if oh > 2 else list(range(oh))
+        row = layer.in_shape[1] * layer.in_shape[2]
+        body += [
+            '{',
+            f'    const rp_rnnpool_layer *l = &{ident};',
+            '    const size_t full = rp_rnnpool_get_buffer_size(l);',
+            '    const size_t minb = rp_rnnpool_get_min_buffer_size(l);',
+            '    const int8_t *rows[RP_MAX_KERNEL];',
+            f'    static const int32_t order[] = {{{", ".join(map(str, order))}}};',
+            '    emit_u32((uint32_t)full);', '    emit_u32((uint32_t)minb);',
+            f'    check(rp_rnnpool_s8(l, {p}_buf, minb - 1, {p}_in, {p}_out) == RP_ARG_ERROR ? '
+            'RP_OK : RP_NO_IMPL, "short buffer rejected");',
+            f'    check(rp_rnnpool_s8(l, (uint8_t *){p}_buf + 2, full, {p}_in, {p}_out) == '
+            'RP_ARG_ERROR ? RP_OK : RP_NO_IMPL, "misaligned buffer rejected");',
+            f'    check(rp_rnnpool_s8(l, {p}_buf, full, {p}_in, {p}_out), "full");',
+            f'    emit({p}_out, {n});',
+            f'    memset({p}_out, 0, {n});',
+            f'    check(rp_rnnpool_s8(l, {p}_buf, minb, {p}_in, {p}_out), "min");',
+            f'    emit({p}_out, {n});',
+            f'    memset({p}_out, 0, {n});',
+            f'    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {{',
+            '        const int32_t py = order[k];',
+            f'        for (int32_t r = 0; r < {layer.patch[0]}; r++) {{',
+            f'            rows[r] = {p}_in + (size_t)(py * {layer.stride[0]} + r) * {row};',
+            '        }',
+            f'        check(rp_rnnpool_s8_row_at(l, {p}_buf, full, rows, py, {p}_out + '
+            f'(size_t)py * {ow * oc}), "row_at");',
+            '    }',
+            f'    emit({p}_out, {n});',
+            f'    memset({p}_out, 0, {n});',
+            f'    for (int32_t py = 0; py < {oh}; py++) {{',
+            f'        for (int32_t r = 0; r < {layer.patch[0]}; r++) {{',
+            f'            rows[r] = {p}_in + (size_t)(py * {layer.stride[0]} + r) * {row};',
+            '        }',
+            f'        check(rp_rnnpool_s8_row(l, {p}_buf, full, rows, {p}_out + '
+            f'(size_t)py * {ow * oc}), "row");',
+            '    }',
+            f'    emit({p}_out, {n});',
+            '}',
+        ]
+    return (PROLOGUE + '\n'.join(decls) + '\n\nint main(void)\n{\n' +
+            '\n'.join('    ' + line for line in body) + '\n    return 0;\n}\n')
+
+
+def check_outputs(raw: bytes, cases) -> None:
+    sizes = []
+    for layer, _ in cases:
+        n = int(np.prod(layer.out_shape))
+        sizes += [8, n, n, n, n]
+    got = split_outputs(raw, sizes)
+    for k, (layer, x) in enumerate(cases):
+        sizes = np.frombuffer(got[5 * k], np.uint32)
+        assert int(sizes[0]) == layer.scratch_bytes, f'case {k}: rp_rnnpool_get_buffer_size'
+        assert int(sizes[1]) == layer.scratch_bytes - _cache_bytes(layer), \
+            f'case {k}: rp_rnnpool_get_min_buffer_size'
+        expected = ref.rnnpool(layer, x)
+        for j, how in enumerate(('row cache', 'minimum buffer', 'row_at, broken chain',
+                                 'stateless rows')):
+            g = np.frombuffer(got[5 * k + 1 + j], np.int8).reshape(expected.shape)
+            assert np.array_equal(g, expected), \
+                f'case {k} ({layer.name}, {how}): {int((g != expected).sum())} differ'
+
+
+def test_cases_cover_fast_and_general_paths():
+    cases = rnnpool_cases(np.random.default_rng(5))
+    fast = [fast_gates(layer.rnn1) and fast_gates(layer.rnn2) for layer, _ in cases]
+    assert all(fast[:7]), 'the shape cases must run the branch-free gates'
+    assert not any(fast[7:]), 'the last cases must run the general path'
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+@pytest.mark.parametrize('sanitize', [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_rnnpool_host_bit_exact(tmp_path, sanitize):
+    cases = rnnpool_cases(np.random.default_rng(5))
+    exe = build_program(rnnpool_program(cases), tmp_path, sanitize=sanitize)
+    check_outputs(run_program(exe), cases)
+
+
+def _run_m4(source: str, workdir, extra) -> bytes:
+    (workdir / 'main.c').write_text(source)
+    (workdir / 'wrapper.c').write_text(M4_WRAPPER)
+    flags = M4_FLAGS + list(extra)
+    obj = workdir / 'main.o'
+    subprocess.run(['arm-none-eabi-gcc', *flags, f'-I{RUNTIME_DIR}', '-Dmain=rp_test_main',
+                    '-c', str(workdir / 'main.c'), '-o', str(obj)], check=True)
+    elf = workdir / 'test.elf'
+    subprocess.run(['arm-none-eabi-gcc', *flags, f'-I{RUNTIME_DIR}', str(obj),
+                    *sorted(str(p) for p in RUNTIME_DIR.glob('*.c')), str(workdir / 'wrapper.c'),
+                    str(TEMPLATE_DIR / 'startup_m4.S'), '-nostartfiles', '--specs=nano.specs',
+                    '--specs=rdimon.specs', '-T', str(TEMPLATE_DIR / 'mps2_an386.ld'),
+                    '-Wl,--defsym=__ram_budget=4194304', '-Wl,--defsym=__stack_size=65536',
+                    '-Wl,--defsym=end=__stack_limit', '-o', str(elf)], check=True)
+    dis = subprocess.run(['arm-none-eabi-objdump', '-d', str(elf)], capture_output=True,
+                         text=True).stdout
+    has_dsp = '\tsmlad' in dis
+    assert has_dsp == ('-DRP_NO_DSP' not in extra), 'DSP path present iff not RP_NO_DSP'
+    proc = subprocess.run(['qemu-system-arm', '-M', 'mps2-an386', '-cpu', 'cortex-m4',
+                           '-nographic', '-monitor', 'none', '-serial', 'none',
+                           '-semihosting-config', 'enable=on,target=native', '-kernel',
+                           str(elf)], cwd=workdir, capture_output=True, timeout=300)
+    assert proc.returncode == 0, f'QEMU exited with {proc.returncode}: {proc.stderr[-2000:]!r}'
+    return (workdir / 'out.bin').read_bytes()
+
+
+@pytest.mark.parametrize('extra', [[], ['-DRP_NO_DSP']], ids=['dsp', 'portable'])
+def test_rnnpool_qemu_bit_exact(tmp_path, extra):
+    reason = arm_toolchain_missing()
+    if reason:
+        pytest.skip(reason)
+    cases = rnnpool_cases(np.random.default_rng(6), small=True)
+    check_outputs(_run_m4(rnnpool_program(cases), tmp_path, extra), cases)
