@@ -308,7 +308,7 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
                     score_thr: float = 0.3, iou_thr: float = 0.45, max_candidates: int = 64,
                     max_dets: int = 16, act_percentile: Optional[float] = None,
                     bias_correction_images: int = 8, equalize: bool = True,
-                    log=print) -> ExportResult:
+                    gain_correction: bool = False, log=print) -> ExportResult:
     """Calibrates, quantises and maps a detector onto a :class:`LayerProgram`.
 
     Args:
@@ -328,6 +328,8 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
             execution order; 0 disables it. Defaults to 8.
         equalize (bool): Equalise the channel ranges inside inverted residual blocks first
             (:func:`equalize_blocks`, on a copy of the model). Defaults to True.
+        gain_correction (bool): With the bias correction, also cancel each convolution's
+            per-channel gain error through its requantisation multiplier. Defaults to False.
         log (callable): Progress printer. Defaults to print.
 
     Returns:
@@ -340,6 +342,10 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
     if c != backbone.in_channels:
         raise ValueError(f'images have {c} channels, backbone.in_channels is '
                          f'{backbone.in_channels}')
+    min_size = (getattr(head, 'test_cfg', None) or {}).get('min_bbox_size', 0)
+    if min_size is not None and min_size > 0:
+        log(f'  note: bbox_head.test_cfg.min_bbox_size={min_size}; the C drops only boxes that '
+            'are empty after clipping (min_bbox_size = 0)')
     x, transform = _preprocess(model, images)
     if equalize:
         # on a copy: the float function is the same, but the caller keeps its weights
@@ -484,10 +490,12 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
                         max_dets)
     program = LayerProgram(name, stream, steps, detect)
     program.infer_shapes()
+    # every observed tensor, inner block ones included (for the bias correction and analyses)
+    quant.update({k: obs.quant(k) for k in obs.ranges if k not in quant})
     if float_maps:
         log(f'  bias correction on {len(float_maps)} image(s)')
-        correct_biases(program, {k: obs.quant(k) for k in obs.ranges},
-                       images[:len(float_maps)], float_maps)
+        correct_biases(program, quant, images[:len(float_maps)], float_maps,
+                       gain=gain_correction)
     return ExportResult(program, quant, float_heads, np.asarray(images[0]), geometry)
 
 
@@ -563,25 +571,47 @@ def equalize_blocks(model: nn.Module, inputs: torch.Tensor) -> int:
 
 
 def _bias_correct(layer: ConvLayer, x: np.ndarray, floats: Sequence[np.ndarray],
-                  out_q: ActQuant, run_conv) -> None:
+                  out_q: ActQuant, run_conv, gain: bool = False) -> None:
     """Cancels ``layer``'s mean per-channel output error through its int32 bias (in place).
 
+    With ``gain``, each channel's gain error is cancelled first through its requantisation
+    multiplier: the least-squares slope of the integer output against the float one (an
+    int8 chain slowly loses signal: ReLU clamps of noisy inputs, rounding of small weights),
+    then the mean error is measured again and cancelled through the bias.
+
     Args:
-        layer (ConvLayer): The layer (its bias is replaced).
+        layer (ConvLayer): The layer (its bias, and with ``gain`` its multipliers and shifts,
+            are replaced).
         x (list[np.ndarray]): Its integer inputs, one per image.
         floats (list[np.ndarray]): The float model's outputs, one per image.
         out_q (ActQuant): Output quantisation.
         run_conv (callable): The reference convolution.
+        gain (bool): Correct the per-channel gain too. Defaults to False.
     """
-    err_sum = np.zeros(layer.out_shape[2])
-    count = np.zeros(layer.out_shape[2])
     lo = out_q.dequantize(np.array(layer.act_min)) if layer.act_min > -128 else -np.inf
-    for xi, f in zip(x, floats):
-        d = out_q.dequantize(run_conv(layer, xi)) - f
-        # where a fused ReLU clamps, the pre-activation error is not observable
-        valid = f > lo + out_q.scale
-        err_sum += (d * valid).sum(axis=(0, 1))
-        count += valid.sum(axis=(0, 1))
+    hi = out_q.dequantize(np.array(layer.act_max)) if layer.act_max < 127 else np.inf
+    outs = [out_q.dequantize(run_conv(layer, xi)) for xi in x]
+    # where the output clamps (fused ReLU, saturation), the pre-clamp error is not observable
+    valid = [(f > lo + out_q.scale) & (f < hi - out_q.scale) for f in floats]
+    if gain:
+        n = sum(v.sum(axis=(0, 1)) for v in valid)
+        s_f = sum((f * v).sum(axis=(0, 1)) for f, v in zip(floats, valid))
+        s_q = sum((q * v).sum(axis=(0, 1)) for q, v in zip(outs, valid))
+        s_ff = sum((f * f * v).sum(axis=(0, 1)) for f, v in zip(floats, valid))
+        s_fq = sum((f * q * v).sum(axis=(0, 1)) for f, q, v in zip(floats, outs, valid))
+        var = s_ff - s_f**2 / np.maximum(n, 1)
+        cov = s_fq - s_f * s_q / np.maximum(n, 1)
+        # only well-observed channels with a plausible slope (others keep their multiplier)
+        ok = (n >= 64) & (var > 0)
+        slope = np.where(ok, cov / np.where(var > 0, var, 1.0), 1.0)
+        slope = np.where((slope > 0.8) & (slope < 1.25), slope, 1.0)
+        real = layer.multiplier.astype(np.float64) * 2.0**-layer.rshift.astype(np.float64)
+        mult, shift = quantize_multipliers(real / slope)
+        layer.multiplier, layer.rshift = mult, shift
+        # the bias was scaled with everything else; the mean error is measured afresh
+        outs = [out_q.dequantize(run_conv(layer, xi)) for xi in x]
+    err_sum = sum(((q - f) * v).sum(axis=(0, 1)) for q, f, v in zip(outs, floats, valid))
+    count = sum(v.sum(axis=(0, 1)) for v in valid)
     err = np.where(count > 0, err_sum / np.maximum(count, 1), 0.0)
     # one accumulator unit is out_scale * multiplier / 2^(31 + rshift - 31) output units
     acc_per_real = 2.0**layer.rshift.astype(np.float64) / (
@@ -591,8 +621,8 @@ def _bias_correct(layer: ConvLayer, x: np.ndarray, floats: Sequence[np.ndarray],
 
 
 def correct_biases(program: LayerProgram, quant: Dict[str, ActQuant],
-                   images: Sequence[np.ndarray], float_maps: Sequence[Dict[str, np.ndarray]]
-                   ) -> None:
+                   images: Sequence[np.ndarray], float_maps: Sequence[Dict[str, np.ndarray]],
+                   gain: bool = False) -> None:
     """Empirical bias correction of every convolution of a program (in place).
 
     Layer by layer in execution order, the integer reference runs on the images with the
@@ -607,13 +637,15 @@ def correct_biases(program: LayerProgram, quant: Dict[str, ActQuant],
         images (Sequence[np.ndarray]): uint8 HWC images.
         float_maps (Sequence[dict]): The float model's tensors (HWC) of each image, by layer
             name (:func:`_watch_tensors`).
+        gain (bool): Cancel each channel's gain error through its multiplier first (see
+            :func:`_bias_correct`). Defaults to False.
     """
     from .reference import add, conv2d, l2norm, rnnpool
 
     def corrected(layer, xs):
         if layer.name in float_maps[0] and layer.bias is not None:
             _bias_correct(layer, xs, [m[layer.name] for m in float_maps], quant[layer.name],
-                          conv2d)
+                          conv2d, gain)
         return [conv2d(layer, xi) for xi in xs]
 
     stream = program.stream
@@ -680,6 +712,9 @@ def float_detections(heads: Dict[str, np.ndarray], program: LayerProgram,
                      iou_thr: float, max_dets: int) -> np.ndarray:
     """Float decode + NMS of float head outputs, the same algorithm as the C (for comparison).
 
+    Like the C, boxes with zero width or height once clipped to the image are dropped (mmdet
+    does the same with ``min_bbox_size=0``, the configs' setting).
+
     Args:
         heads (dict[str, np.ndarray]): Float head outputs (HWC) by tensor name.
         program (LayerProgram): The program (level tensor names, fg index).
@@ -711,8 +746,10 @@ def float_detections(heads: Dict[str, np.ndarray], program: LayerProgram,
         b = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1).reshape(-1, 4)
         b[:, 0::2] = b[:, 0::2].clip(0, img_w)
         b[:, 1::2] = b[:, 1::2].clip(0, img_h)
+        # like the C (and mmdet's min_bbox_size = 0): boxes empty after clipping are dropped
+        score = np.where((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]), score.reshape(-1), -1.0)
         boxes.append(b)
-        scores.append(score.reshape(-1))
+        scores.append(score)
     boxes, scores = np.concatenate(boxes), np.concatenate(scores)
     order = np.argsort(-scores, kind='stable')
     kept = []
@@ -847,7 +884,8 @@ def detection_parity(float_dets: Sequence[np.ndarray], int_dets: Sequence[np.nda
 
 def measure_parity(model: nn.Module, result: ExportResult, images: Sequence[np.ndarray],
                    score_thr: float = 0.5, score_margin: float = 0.1, iou_thr: float = 0.9,
-                   on_image: Optional[Callable] = None, log=print) -> dict:
+                   on_image: Optional[Callable] = None, extra_score_thrs: Sequence[float] = (),
+                   log=print) -> dict:
     """Float model vs exported int8 program: detections on images (see
     :func:`detection_parity`).
 
@@ -867,14 +905,19 @@ def measure_parity(model: nn.Module, result: ExportResult, images: Sequence[np.n
         on_image (callable, optional): Called as ``on_image(index, image, tensors, dets)``
             with the reference tensors and the deployed program's detections of each image
             (e.g. to compare a build with them). Defaults to None.
+        extra_score_thrs (Sequence[float]): Further score thresholds measured on the same
+            detections (greedy NMS never lets a lower score suppress a higher one, so decoding
+            down to the lowest threshold leaves the detections above each one unchanged);
+            their statistics go to ``by_score_thr[str(thr)]``. Defaults to ().
         log (callable): Progress printer. Defaults to print.
 
     Returns:
-        dict: :func:`detection_parity`'s statistics.
+        dict: :func:`detection_parity`'s statistics (at ``score_thr``), plus ``by_score_thr``
+        when ``extra_score_thrs`` are given.
     """
     program = result.program
     h, w, _ = program.stream.image_shape
-    low = max(score_thr - score_margin, 0.0)
+    low = max(min([score_thr, *extra_score_thrs]) - score_margin, 0.0)
     spec = replace(program.detect, score_thr=score_to_q15(low),
                    max_candidates=max(512, program.detect.max_candidates),
                    max_dets=max(100, program.detect.max_dets))
@@ -891,7 +934,12 @@ def measure_parity(model: nn.Module, result: ExportResult, images: Sequence[np.n
         int_dets.append(np.concatenate([q[:, :4] / 16.0, q[:, 4:5] / 32767.0], 1))
         if (index + 1) % 10 == 0 or index + 1 == len(images):
             log(f'  parity: {index + 1}/{len(images)} images')
-    return detection_parity(float_dets, int_dets, score_thr, score_margin, iou_thr)
+    result = detection_parity(float_dets, int_dets, score_thr, score_margin, iou_thr)
+    if extra_score_thrs:
+        result['by_score_thr'] = {
+            str(thr): detection_parity(float_dets, int_dets, thr, score_margin, iou_thr)
+            for thr in extra_score_thrs}
+    return result
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
