@@ -308,7 +308,7 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
                     score_thr: float = 0.3, iou_thr: float = 0.45, max_candidates: int = 64,
                     max_dets: int = 16, act_percentile: Optional[float] = None,
                     bias_correction_images: int = 8, equalize: bool = True,
-                    gain_correction: bool = False, log=print) -> ExportResult:
+                    log=print) -> ExportResult:
     """Calibrates, quantises and maps a detector onto a :class:`LayerProgram`.
 
     Args:
@@ -328,8 +328,6 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
             execution order; 0 disables it. Defaults to 8.
         equalize (bool): Equalise the channel ranges inside inverted residual blocks first
             (:func:`equalize_blocks`, on a copy of the model). Defaults to True.
-        gain_correction (bool): With the bias correction, also cancel each convolution's
-            per-channel gain error through its requantisation multiplier. Defaults to False.
         log (callable): Progress printer. Defaults to print.
 
     Returns:
@@ -494,8 +492,7 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
     quant.update({k: obs.quant(k) for k in obs.ranges if k not in quant})
     if float_maps:
         log(f'  bias correction on {len(float_maps)} image(s)')
-        correct_biases(program, quant, images[:len(float_maps)], float_maps,
-                       gain=gain_correction)
+        correct_biases(program, quant, images[:len(float_maps)], float_maps)
     return ExportResult(program, quant, float_heads, np.asarray(images[0]), geometry)
 
 
@@ -571,47 +568,25 @@ def equalize_blocks(model: nn.Module, inputs: torch.Tensor) -> int:
 
 
 def _bias_correct(layer: ConvLayer, x: np.ndarray, floats: Sequence[np.ndarray],
-                  out_q: ActQuant, run_conv, gain: bool = False) -> None:
+                  out_q: ActQuant, run_conv) -> None:
     """Cancels ``layer``'s mean per-channel output error through its int32 bias (in place).
 
-    With ``gain``, each channel's gain error is cancelled first through its requantisation
-    multiplier: the least-squares slope of the integer output against the float one (an
-    int8 chain slowly loses signal: ReLU clamps of noisy inputs, rounding of small weights),
-    then the mean error is measured again and cancelled through the bias.
-
     Args:
-        layer (ConvLayer): The layer (its bias, and with ``gain`` its multipliers and shifts,
-            are replaced).
+        layer (ConvLayer): The layer (its bias is replaced).
         x (list[np.ndarray]): Its integer inputs, one per image.
         floats (list[np.ndarray]): The float model's outputs, one per image.
         out_q (ActQuant): Output quantisation.
         run_conv (callable): The reference convolution.
-        gain (bool): Correct the per-channel gain too. Defaults to False.
     """
+    err_sum = np.zeros(layer.out_shape[2])
+    count = np.zeros(layer.out_shape[2])
     lo = out_q.dequantize(np.array(layer.act_min)) if layer.act_min > -128 else -np.inf
-    hi = out_q.dequantize(np.array(layer.act_max)) if layer.act_max < 127 else np.inf
-    outs = [out_q.dequantize(run_conv(layer, xi)) for xi in x]
-    # where the output clamps (fused ReLU, saturation), the pre-clamp error is not observable
-    valid = [(f > lo + out_q.scale) & (f < hi - out_q.scale) for f in floats]
-    if gain:
-        n = sum(v.sum(axis=(0, 1)) for v in valid)
-        s_f = sum((f * v).sum(axis=(0, 1)) for f, v in zip(floats, valid))
-        s_q = sum((q * v).sum(axis=(0, 1)) for q, v in zip(outs, valid))
-        s_ff = sum((f * f * v).sum(axis=(0, 1)) for f, v in zip(floats, valid))
-        s_fq = sum((f * q * v).sum(axis=(0, 1)) for f, q, v in zip(floats, outs, valid))
-        var = s_ff - s_f**2 / np.maximum(n, 1)
-        cov = s_fq - s_f * s_q / np.maximum(n, 1)
-        # only well-observed channels with a plausible slope (others keep their multiplier)
-        ok = (n >= 64) & (var > 0)
-        slope = np.where(ok, cov / np.where(var > 0, var, 1.0), 1.0)
-        slope = np.where((slope > 0.8) & (slope < 1.25), slope, 1.0)
-        real = layer.multiplier.astype(np.float64) * 2.0**-layer.rshift.astype(np.float64)
-        mult, shift = quantize_multipliers(real / slope)
-        layer.multiplier, layer.rshift = mult, shift
-        # the bias was scaled with everything else; the mean error is measured afresh
-        outs = [out_q.dequantize(run_conv(layer, xi)) for xi in x]
-    err_sum = sum(((q - f) * v).sum(axis=(0, 1)) for q, f, v in zip(outs, floats, valid))
-    count = sum(v.sum(axis=(0, 1)) for v in valid)
+    for xi, f in zip(x, floats):
+        d = out_q.dequantize(run_conv(layer, xi)) - f
+        # where a fused ReLU clamps, the pre-activation error is not observable
+        valid = f > lo + out_q.scale
+        err_sum += (d * valid).sum(axis=(0, 1))
+        count += valid.sum(axis=(0, 1))
     err = np.where(count > 0, err_sum / np.maximum(count, 1), 0.0)
     # one accumulator unit is out_scale * multiplier / 2^(31 + rshift - 31) output units
     acc_per_real = 2.0**layer.rshift.astype(np.float64) / (
@@ -621,8 +596,8 @@ def _bias_correct(layer: ConvLayer, x: np.ndarray, floats: Sequence[np.ndarray],
 
 
 def correct_biases(program: LayerProgram, quant: Dict[str, ActQuant],
-                   images: Sequence[np.ndarray], float_maps: Sequence[Dict[str, np.ndarray]],
-                   gain: bool = False) -> None:
+                   images: Sequence[np.ndarray], float_maps: Sequence[Dict[str, np.ndarray]]
+                   ) -> None:
     """Empirical bias correction of every convolution of a program (in place).
 
     Layer by layer in execution order, the integer reference runs on the images with the
@@ -637,15 +612,13 @@ def correct_biases(program: LayerProgram, quant: Dict[str, ActQuant],
         images (Sequence[np.ndarray]): uint8 HWC images.
         float_maps (Sequence[dict]): The float model's tensors (HWC) of each image, by layer
             name (:func:`_watch_tensors`).
-        gain (bool): Cancel each channel's gain error through its multiplier first (see
-            :func:`_bias_correct`). Defaults to False.
     """
     from .reference import add, conv2d, l2norm, rnnpool
 
     def corrected(layer, xs):
         if layer.name in float_maps[0] and layer.bias is not None:
             _bias_correct(layer, xs, [m[layer.name] for m in float_maps], quant[layer.name],
-                          conv2d, gain)
+                          conv2d)
         return [conv2d(layer, xi) for xi in xs]
 
     stream = program.stream
@@ -934,12 +907,12 @@ def measure_parity(model: nn.Module, result: ExportResult, images: Sequence[np.n
         int_dets.append(np.concatenate([q[:, :4] / 16.0, q[:, 4:5] / 32767.0], 1))
         if (index + 1) % 10 == 0 or index + 1 == len(images):
             log(f'  parity: {index + 1}/{len(images)} images')
-    result = detection_parity(float_dets, int_dets, score_thr, score_margin, iou_thr)
+    stats = detection_parity(float_dets, int_dets, score_thr, score_margin, iou_thr)
     if extra_score_thrs:
-        result['by_score_thr'] = {
+        stats['by_score_thr'] = {
             str(thr): detection_parity(float_dets, int_dets, thr, score_margin, iou_thr)
             for thr in extra_score_thrs}
-    return result
+    return stats
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
