@@ -246,6 +246,8 @@ def detect_decode(level: DetectLevel, level_index: int, loc: np.ndarray, conf: n
                   score_thr: int, img_w: int, img_h: int) -> List[Tuple[int, ...]]:
     """Decodes one level (``rp_detect_add_rows``) into candidates in scan order.
 
+    A box with zero width or height once clipped to the image is no candidate.
+
     Returns:
         list[tuple]: ``(x1, y1, x2, y2, score, label, level)`` per kept location.
     """
@@ -265,7 +267,8 @@ def detect_decode(level: DetectLevel, level_index: int, loc: np.ndarray, conf: n
     y1 = np.clip(cy - hh, 0, ymax)
     x2 = np.clip(cx + hw, 0, xmax)
     y2 = np.clip(cy + hh, 0, ymax)
-    keep = score >= score_thr
+    # boxes empty after clipping are dropped (mmdet's min_bbox_size = 0)
+    keep = (score >= score_thr) & (x2 > x1) & (y2 > y1)
     return [(int(x1[i]), int(y1[i]), int(x2[i]), int(y2[i]), int(score[i]), 0, level_index)
             for i in zip(*np.nonzero(keep))]
 

@@ -340,6 +340,10 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
     if c != backbone.in_channels:
         raise ValueError(f'images have {c} channels, backbone.in_channels is '
                          f'{backbone.in_channels}')
+    min_size = (getattr(head, 'test_cfg', None) or {}).get('min_bbox_size', 0)
+    if min_size is not None and min_size > 0:
+        log(f'  note: bbox_head.test_cfg.min_bbox_size={min_size}; the C drops only boxes that '
+            'are empty after clipping (min_bbox_size = 0)')
     x, transform = _preprocess(model, images)
     if equalize:
         # on a copy: the float function is the same, but the caller keeps its weights
@@ -484,10 +488,11 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
                         max_dets)
     program = LayerProgram(name, stream, steps, detect)
     program.infer_shapes()
+    # every observed tensor, inner block ones included (for the bias correction and analyses)
+    quant.update({k: obs.quant(k) for k in obs.ranges if k not in quant})
     if float_maps:
         log(f'  bias correction on {len(float_maps)} image(s)')
-        correct_biases(program, {k: obs.quant(k) for k in obs.ranges},
-                       images[:len(float_maps)], float_maps)
+        correct_biases(program, quant, images[:len(float_maps)], float_maps)
     return ExportResult(program, quant, float_heads, np.asarray(images[0]), geometry)
 
 
@@ -680,6 +685,9 @@ def float_detections(heads: Dict[str, np.ndarray], program: LayerProgram,
                      iou_thr: float, max_dets: int) -> np.ndarray:
     """Float decode + NMS of float head outputs, the same algorithm as the C (for comparison).
 
+    Like the C, boxes with zero width or height once clipped to the image are dropped (mmdet
+    does the same with ``min_bbox_size=0``, the configs' setting).
+
     Args:
         heads (dict[str, np.ndarray]): Float head outputs (HWC) by tensor name.
         program (LayerProgram): The program (level tensor names, fg index).
@@ -711,8 +719,10 @@ def float_detections(heads: Dict[str, np.ndarray], program: LayerProgram,
         b = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1).reshape(-1, 4)
         b[:, 0::2] = b[:, 0::2].clip(0, img_w)
         b[:, 1::2] = b[:, 1::2].clip(0, img_h)
+        # like the C (and mmdet's min_bbox_size = 0): boxes empty after clipping are dropped
+        score = np.where((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]), score.reshape(-1), -1.0)
         boxes.append(b)
-        scores.append(score.reshape(-1))
+        scores.append(score)
     boxes, scores = np.concatenate(boxes), np.concatenate(scores)
     order = np.argsort(-scores, kind='stable')
     kept = []
@@ -847,7 +857,8 @@ def detection_parity(float_dets: Sequence[np.ndarray], int_dets: Sequence[np.nda
 
 def measure_parity(model: nn.Module, result: ExportResult, images: Sequence[np.ndarray],
                    score_thr: float = 0.5, score_margin: float = 0.1, iou_thr: float = 0.9,
-                   on_image: Optional[Callable] = None, log=print) -> dict:
+                   on_image: Optional[Callable] = None, extra_score_thrs: Sequence[float] = (),
+                   log=print) -> dict:
     """Float model vs exported int8 program: detections on images (see
     :func:`detection_parity`).
 
@@ -867,14 +878,19 @@ def measure_parity(model: nn.Module, result: ExportResult, images: Sequence[np.n
         on_image (callable, optional): Called as ``on_image(index, image, tensors, dets)``
             with the reference tensors and the deployed program's detections of each image
             (e.g. to compare a build with them). Defaults to None.
+        extra_score_thrs (Sequence[float]): Further score thresholds measured on the same
+            detections (greedy NMS never lets a lower score suppress a higher one, so decoding
+            down to the lowest threshold leaves the detections above each one unchanged);
+            their statistics go to ``by_score_thr[str(thr)]``. Defaults to ().
         log (callable): Progress printer. Defaults to print.
 
     Returns:
-        dict: :func:`detection_parity`'s statistics.
+        dict: :func:`detection_parity`'s statistics (at ``score_thr``), plus ``by_score_thr``
+        when ``extra_score_thrs`` are given.
     """
     program = result.program
     h, w, _ = program.stream.image_shape
-    low = max(score_thr - score_margin, 0.0)
+    low = max(min([score_thr, *extra_score_thrs]) - score_margin, 0.0)
     spec = replace(program.detect, score_thr=score_to_q15(low),
                    max_candidates=max(512, program.detect.max_candidates),
                    max_dets=max(100, program.detect.max_dets))
@@ -891,7 +907,12 @@ def measure_parity(model: nn.Module, result: ExportResult, images: Sequence[np.n
         int_dets.append(np.concatenate([q[:, :4] / 16.0, q[:, 4:5] / 32767.0], 1))
         if (index + 1) % 10 == 0 or index + 1 == len(images):
             log(f'  parity: {index + 1}/{len(images)} images')
-    return detection_parity(float_dets, int_dets, score_thr, score_margin, iou_thr)
+    stats = detection_parity(float_dets, int_dets, score_thr, score_margin, iou_thr)
+    if extra_score_thrs:
+        stats['by_score_thr'] = {
+            str(thr): detection_parity(float_dets, int_dets, thr, score_margin, iou_thr)
+            for thr in extra_score_thrs}
+    return stats
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -4,6 +4,8 @@
  * Decoding uses per-level tables the exporter computes from the head's quantisation, anchor
  * size and coder variances (centre offsets and half sizes in Q4 pixels, scores in Q15), so the
  * exp() / sigmoid() of the float decoder become table look-ups and every result is exact.
+ * A box that is empty once clipped to the image (zero width or height) is dropped, as mmdet
+ * does with the configs' min_bbox_size = 0.
  * Candidates are kept in a bounded list sorted by score (ties: lower level, then first decoded
  * first), then
  * greedy NMS keeps a box unless a kept box overlaps it with IoU > threshold.
@@ -86,6 +88,9 @@ rp_status rp_detect_add_rows(rp_detect_ctx *ctx, const rp_detect_level *lv, int3
             det.y1 = (int16_t)rp_clamp(cy - hh, 0, ymax);
             det.x2 = (int16_t)rp_clamp(cx + hw, 0, xmax);
             det.y2 = (int16_t)rp_clamp(cy + hh, 0, ymax);
+            if (det.x2 <= det.x1 || det.y2 <= det.y1) {
+                continue; /* empty after clipping to the image (mmdet's min_bbox_size = 0) */
+            }
             det.score = (int16_t)score;
             det.label = 0;
             det.level = (int8_t)level_index;

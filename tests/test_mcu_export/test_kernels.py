@@ -161,7 +161,7 @@ def test_detect_bit_exact(tmp_path):
     rng = np.random.default_rng(7)
     builder = ProgramBuilder()
     expected = []
-    for case in range(4):
+    for case in range(5):
         img_w, img_h = 64, 48
         levels, heads = [], {}
         names = []
@@ -175,6 +175,11 @@ def test_detect_bit_exact(tmp_path):
             lv = build_detect_level(f'l{lvl}', f'c{lvl}', ActQuant(0.03, int(rng.integers(-5, 5))),
                                     ActQuant(0.04, 0), 2.0 * stride, 1.5 * stride, stride,
                                     stride, fg_index=n - 1 if case == 1 else 0)
+            if case == 4:  # anchors beyond the right edge: boxes empty after clipping
+                lv.anchor_x0 = 16 * (img_w + 200)
+                # every candidate's box lies right of the image, so none may come out
+                assert not ref.detect_decode(lv, lvl, loc, conf, 0, img_w, img_h)
+                lv.anchor_x0 = 16 * img_w
             levels.append(lv)
             heads[f'l{lvl}'], heads[f'c{lvl}'] = loc, conf
             names.append((loc, conf))

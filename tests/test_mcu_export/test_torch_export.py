@@ -153,6 +153,9 @@ def test_cli_exports_and_reports(tmp_path):
         assert key in report
     assert report['host_matches_reference'] is True
     assert report['instructions'] is None and report['madds'] > 0  # QEMU not run here
+    # the parity is also reported at the lower score threshold (--parity-extra-thr 0.3)
+    low = report['float_vs_int']['by_score_thr']['0.3']
+    assert low['score_thr'] == 0.3 and low['images'] == report['float_vs_int']['images']
     assert (out / 'report.md').exists() and (out / 'ram.png').exists()
     assert report['streamed_matches_unstreamed_reference'] is True
     stages = report['schedule']['stream_stages']

@@ -24,12 +24,18 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'rnnpool_face',
                        'rnnpool-face-quant_1xb8-demo_mini-wider.py')
 SCORE_THR = 0.3
-# Measured with this code: 57 % / 77 % (two training runs) of the float detections have an int8
-# twin at IoU >= 0.9 here, 61 % one at IoU >= 0.5 (80 iterations leave many overlapping boxes,
-# whose NMS winners flip); 50 % at IoU >= 0.9 for the 200-iteration demo model at 640 x 480.
-# The issue's target (~90 % at IoU >= 0.9) is NOT reached yet: these bounds catch regressions.
-MIN_PARITY = 0.45
-MIN_PARITY_IOU_0_5 = 0.5
+# Stated tolerance: >= 80 % of the float detections (score >= 0.3) have an int8 twin at
+# IoU >= 0.9, >= 85 % one at IoU >= 0.5. Measured with this code (two runs, identical): 51 of 59
+# = 86.4 % at IoU >= 0.9, 91.5 % at IoU >= 0.5, median IoU 0.98. The misses are boxes of the
+# deepest levels (1 x 2 maps at 144 x 192, anchors far larger than the image, so a small delta
+# error moves the clipped box a lot) and near-tied neighbours whose NMS winner flips. Before
+# boxes empty after clipping were dropped (C and float decode alike, as mmdet's
+# min_bbox_size=0), the same trained model gave 57.3 % / 60.7 %: 30 of its 89 float
+# detections were such empty boxes at the image border, which match nothing. On the 100
+# mini-WIDER val images at 640 x 480 a model trained 900 iterations reaches 95.8 %
+# (score >= 0.5) / 91.0 % (score >= 0.3) at IoU >= 0.9.
+MIN_PARITY = 0.8
+MIN_PARITY_IOU_0_5 = 0.85
 MIN_FLOAT_DETECTIONS = 4  # a model that detects nothing proves nothing
 
 CONFIG = """

@@ -5,7 +5,8 @@ Usage:
         [--calib-images IMG_OR_DIR ...] [--input-size H W] [--channels C] \
         [--ram-budget 262144] [--topk 16] [--no-qemu] \
         [--eval-images IMG_OR_DIR ...] [--num-eval 16] [--parity-score-thr 0.5] \
-        [--parity-score-margin 0.1] [--parity-iou 0.9] [--min-parity FRACTION]
+        [--parity-extra-thr 0.3 ...] [--parity-score-margin 0.1] [--parity-iou 0.9] \
+        [--min-parity FRACTION]
 
 Writes DIR/ (model.c/.h, runtime/, harness, Makefile, linker script, startup), builds it for the
 host and (when arm-none-eabi-gcc and qemu-system-arm exist) for mps2-an386, runs both on the
@@ -81,6 +82,10 @@ def parse_args(argv=None):
     parser.add_argument('--parity-score-thr', type=float, default=0.5,
                         help='float detections from this score must be matched by the int8 '
                         'program')
+    parser.add_argument('--parity-extra-thr', nargs='*', type=float, default=[0.3],
+                        help='further float score thresholds reported (report.json '
+                        'float_vs_int.by_score_thr); weakly trained models have few '
+                        'detections >= 0.5')
     parser.add_argument('--parity-score-margin', type=float, default=0.1,
                         help='a partner detection may score this much below the threshold')
     parser.add_argument('--parity-iou', type=float, default=0.9,
@@ -179,8 +184,13 @@ def parity_lines(fvi: dict) -> list:
               f'{fvi["score_abs_diff_mean"]} / {fvi["score_abs_diff_max"]} / '
               f'{fvi["score_diff_mean"]} |',
               f'| scores of unmatched float detections (top 10) | '
-              f'{fvi["unmatched_float_scores"]} |', '']
-    return lines
+              f'{fvi["unmatched_float_scores"]} |']
+    for thr, p in fvi.get('by_score_thr', {}).items():
+        lines.append(f'| float score >= {thr}: detections / matched at IoU >= {p["iou_thr"]} '
+                     f'/ at 0.5 / mean, median IoU | {p["float_detections"]} / '
+                     f'{p["iou_ge_thr_fraction"]} / {p["iou_ge_0_5_fraction"]} / '
+                     f'{p["mean_iou"]}, {p["median_iou"]} |')
+    return lines + ['']
 
 
 def write_report(out: Path, report: dict, plan) -> None:
@@ -315,7 +325,9 @@ def main(argv=None):
 
         parity = measure_parity(model, res, eval_images, score_thr=args.parity_score_thr,
                                 score_margin=args.parity_score_margin,
-                                iou_thr=args.parity_iou, on_image=check_host)
+                                iou_thr=args.parity_iou, on_image=check_host,
+                                extra_score_thrs=[t for t in args.parity_extra_thr
+                                                  if t != args.parity_score_thr])
         (out / 'eval.pnm').unlink(missing_ok=True)
         frac = parity['iou_ge_thr_fraction']
         parity['tolerance'] = TOLERANCE.format(
