@@ -143,8 +143,10 @@ def test_every_cut_computes_the_same(seed):
 
 def test_candidate_ranking_does_not_depend_on_level_order():
     """Streamed heads decode their rows interleaved: ties rank by level, not arrival."""
-    program = random_program(np.random.default_rng(5))
-    tensors, _ = run_program(program, _image(7, program.stream.image_shape))
+    # seeds with a real cross-level tie (searched; boxes empty after clipping are no
+    # candidates, which removed the tie of the earlier seeds)
+    program = random_program(np.random.default_rng(2))
+    tensors, _ = run_program(program, _image(10, program.stream.image_shape))
     spec = program.detect
     spec.max_candidates = 4  # tight: here a tie across levels decides the last place
     h, w, _ = program.stream.image_shape
