@@ -164,9 +164,16 @@ class Demo:
         # Calibrate on training images (the validation split stays unseen); the first one is
         # also the image the host and QEMU builds run on.
         calib = self._images('train')[::7][:self.args.calib_images]
+        # Float vs int8 detections are compared on held-out validation images.
+        held_out = self._images('val')[::5][:self.args.parity_images]
         run_tool(['tools/deployment/export_mcu.py', self.config, self.checkpoint, '--out', out,
-                  '--calib-images', *calib, '--num-calib', str(len(calib))])
+                  '--calib-images', *calib, '--num-calib', str(len(calib)),
+                  '--eval-images', *held_out, '--num-eval', str(len(held_out))])
         report = json.load(open(osp.join(out, 'report.json')))
+        parity = report.get('float_vs_int') or {}
+        self.summary['float_vs_int8'] = {
+            key: parity.get(key) for key in ('images', 'score_thr', 'iou_thr', 'float_detections',
+                                             'iou_ge_thr_fraction', 'iou_ge_0_5_fraction')}
         self.summary['flash_bytes'] = report.get('flash_bytes')
         self.summary['peak_ram_bytes'] = report.get('peak_ram_bytes')
         self.summary['instructions'] = report.get('instructions')
@@ -177,8 +184,12 @@ class Demo:
         self.summary['c_matches_reference'] = bool(host_ok) and qemu_ok is not False
         target = ('host + QEMU Cortex-M4' if qemu_ok is not None else
                   'host only (arm-none-eabi-gcc / qemu-system-arm not installed)')
+        matched = parity.get('iou_ge_thr_fraction')
         return (f'{osp.relpath(out, REPO)}: {target}; host==reference {host_ok}, '
-                f'QEMU==host {qemu_ok}')
+                f'QEMU==host {qemu_ok}; float vs int8 on {parity.get("images")} val images: '
+                f'{"n/a" if matched is None else f"{matched:.1%}"} of '
+                f'{parity.get("float_detections")} float detections (score >= '
+                f'{parity.get("score_thr")}) matched at IoU >= {parity.get("iou_thr")}')
 
     # ---------------------------------------------------------------- helpers
     def _need_checkpoint(self) -> None:
@@ -272,6 +283,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='lowest score drawn on the picture. Defaults to the validation '
                         "split's best-F1 threshold (0.5 if the evaluation did not run)")
     parser.add_argument('--calib-images', type=int, default=16)
+    parser.add_argument('--parity-images', type=int, default=20,
+                        help='validation images of the float vs int8 comparison')
     parser.add_argument('--skip', nargs='*', default=[],
                         choices=['dataset', 'train', 'evaluate', 'draw', 'analyse', 'export'])
     return parser.parse_args(argv)

@@ -16,7 +16,8 @@ def test_demo_runs_every_stage(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO)
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'demo.py'), '--work-dir', str(work_dir),
-         '--data-root', str(data_root), '--max-iters', '20', '--calib-images', '4'],
+         '--data-root', str(data_root), '--max-iters', '20', '--calib-images', '4',
+         '--parity-images', '3'],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.load(open(work_dir / 'summary.json'))
@@ -31,6 +32,7 @@ def test_demo_runs_every_stage(tmp_path):
     assert summary['madds'] > 0 and summary['flash_bytes'] > 0
     assert summary['c_matches_reference'] is True
     assert 0 < summary['peak_ram_bytes'] <= 256 * 1024
+    assert summary['float_vs_int8']['images'] == 3  # held-out validation images
     assert osp.getsize(work_dir / 'astronaut_detections.jpg') > 10000
     # the table printed at the end names every stage and the summary file
     assert '| export | ok |' in proc.stdout and 'summary.json' in proc.stdout
