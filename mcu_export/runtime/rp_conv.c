@@ -56,8 +56,9 @@ static inline int32_t conv_dot(const int8_t *x, const int8_t *w, int32_t cin, in
 }
 
 /* Output pixels [ox_begin, ox_end), one output channel at a time (any padding). */
-static void conv_pixels_any(const rp_conv_layer *l, const int8_t *const *rows, int32_t ox_begin,
-                            int32_t ox_end, int8_t *out_row)
+static __attribute__((noinline)) void conv_pixels_any(const rp_conv_layer *l,
+                                                     const int8_t *const *rows, int32_t ox_begin,
+                                                     int32_t ox_end, int8_t *out_row)
 {
     const int32_t cin = l->in.c;
     const int32_t kh = l->kernel_h, kw = l->kernel_w;
@@ -247,6 +248,14 @@ static inline int8_t conv_out(int32_t acc, int32_t mult, int32_t rshift, int32_t
     return (int8_t)rp_clamp(v + out_off, lo, hi);
 }
 
+/* conv_out for rshift >= 33: qs = rshift - 33, qa = 1 + 2 * out_off (|hi32| < 2^30). */
+static inline int8_t conv_out_hi(int32_t acc, int32_t mult, int32_t qs, int32_t qa, int32_t lo,
+                                 int32_t hi)
+{
+    const int32_t v = (((int32_t)(((int64_t)acc * mult) >> 32) >> qs) + qa) >> 1;
+    return (int8_t)rp_clamp(v, lo, hi);
+}
+
 /* A kernel row of padding: the layer's padding values, or its zero point -input_offset (such a
  * tap contributes nothing, as in the reference). */
 static void conv_pad_row(const rp_conv_layer *l, int8_t *dst)
@@ -290,6 +299,15 @@ static inline __attribute__((always_inline)) void conv_pixels(
     (void)unroll;
 #endif
     const int8_t *ws0 = (const int8_t *)src->w + c0 * src->stride;
+    /* with every rshift >= 33 (the usual case) an output is
+     * ((hi32(acc * mult) >> (rshift - 33)) + 1 + 2 * out_off) >> 1 = conv_out's, exactly */
+    int32_t qs[4] = {0, 0, 0, 0};
+    int all_hi = 1;
+    for (int32_t c = 0; c < B; c++) {
+        qs[c] = rshift[c] - 33;
+        all_hi = all_hi && rshift[c] >= 33;
+    }
+    const int32_t qa = 1 + 2 * out_off;
     for (int32_t ox = ox_begin; ox < ox_end; ox++) {
         const int32_t ix0 = ox * sw - l->pad_left;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -316,6 +334,17 @@ static inline __attribute__((always_inline)) void conv_pixels(
             ws += n;
         }
         int8_t *o = out_row + (size_t)ox * cout + c0;
+        if (all_hi) {
+            o[0] = conv_out_hi(a0, mult[0], qs[0], qa, lo, hi);
+            if (B > 1) {
+                o[1] = conv_out_hi(a1, mult[1], qs[1], qa, lo, hi);
+            }
+            if (B > 2) {
+                o[2] = conv_out_hi(a2, mult[2], qs[2], qa, lo, hi);
+                o[3] = conv_out_hi(a3, mult[3], qs[3], qa, lo, hi);
+            }
+            continue;
+        }
         o[0] = conv_out(a0, mult[0], rshift[0], out_off, lo, hi);
         if (B > 1) {
             o[1] = conv_out(a1, mult[1], rshift[1], out_off, lo, hi);
@@ -346,7 +375,7 @@ static inline __attribute__((always_inline)) void conv_small_block(
 {
     const int pairs = RP_USE_DSP;
     const int32_t n = l->kernel_w * l->in.c;
-    if (RP_USE_DSP && B > 1 && n == 9) {
+    if (RP_USE_DSP && B == 4 && n == 9) {
         conv_pixels(l, src, c0, B, pairs, 9, 1, ox_a, ox_b, out_row);
     } else if (RP_USE_DSP && B > 1 && n == 12) {
         conv_pixels(l, src, c0, B, pairs, 12, 1, ox_a, ox_b, out_row);
@@ -355,14 +384,15 @@ static inline __attribute__((always_inline)) void conv_small_block(
     }
 }
 
-/* Small filters: interior columns through the blocked path, padding rows from padrow (a
- * padding kernel row), the border columns one output channel at a time. On the DSP the filter
+/* Small filters, interior columns [ox_a, ox_b), padding rows from padrow (a padding kernel
+ * row). On the DSP the filter
  * is first expanded to int16 pairs on the stack: block of B channels from c0, pair j of
  * channel c0 + c at wx[c0 * P + j * B + c], P = pairs per channel, in the order
  * conv_dot_row_pairs makes of the inputs. */
 /* Not inlined: its stack frame (the expanded filter) only exists while it runs. */
 static __attribute__((noinline)) void conv_row_small(const rp_conv_layer *l,
-                                                    const int8_t *const *rows, int8_t *out_row)
+                                                    const int8_t *const *rows, int32_t ox_a,
+                                                    int32_t ox_b, int8_t *out_row)
 {
     const int32_t cin = l->in.c, cout = l->out.c, kh = l->kernel_h;
     const int32_t n = l->kernel_w * cin;
@@ -395,10 +425,6 @@ static __attribute__((noinline)) void conv_row_small(const rp_conv_layer *l,
     }
 #endif
     conv_pad_row(l, padrow);
-    int32_t ox_a, ox_b;
-    conv_interior(l, &ox_a, &ox_b);
-    conv_pixels_any(l, rows, 0, ox_a, out_row);
-    conv_pixels_any(l, rows, ox_b, l->out.w, out_row);
     int32_t c0 = 0;
     for (; c0 + 4 <= cout; c0 += 4) {
         conv_small_block(l, &src, c0, 4, ox_a, ox_b, out_row);
@@ -412,21 +438,13 @@ static __attribute__((noinline)) void conv_row_small(const rp_conv_layer *l,
     }
 }
 
-/* Larger filters: interior pixels of rows without vertical padding through the blocked path
- * (the layer's int8 filter), the rest one output channel at a time. */
+/* Larger filters, interior columns [ox_a, ox_b) of a row without padding rows, through the
+ * blocked path with the layer's int8 filter. */
 static __attribute__((noinline)) void conv_row_general(const rp_conv_layer *l,
-                                                      const int8_t *const *rows, int8_t *out_row)
+                                                      const int8_t *const *rows, int32_t ox_a,
+                                                      int32_t ox_b, int8_t *out_row)
 {
     const int32_t cout = l->out.c, n = l->kernel_w * l->in.c;
-    int32_t ox_a, ox_b;
-    conv_interior(l, &ox_a, &ox_b);
-    for (int32_t ky = 0; ky < l->kernel_h; ky++) {
-        if (rows[ky] == NULL) {
-            ox_b = ox_a;
-        }
-    }
-    conv_pixels_any(l, rows, 0, ox_a, out_row);
-    conv_pixels_any(l, rows, ox_b, l->out.w, out_row);
     const conv_src src = {rows, NULL, l->weights, l->kernel_h * n};
     int32_t c0 = 0;
     for (; c0 + 4 <= cout; c0 += 4) {
@@ -446,10 +464,22 @@ rp_status rp_conv_s8_row(const rp_conv_layer *l, const int8_t *const *rows, int8
     if (l == NULL || rows == NULL || out_row == NULL || !conv_layer_valid(l)) {
         return RP_ARG_ERROR;
     }
-    if (conv_small_ok(l)) {
-        conv_row_small(l, rows, out_row);
+    /* interior columns [ox_a, ox_b) through the blocked paths (the large-filter one only without
+     * padding rows), the rest (and their stack frames) one after the other */
+    const int small = conv_small_ok(l);
+    int32_t ox_a, ox_b;
+    conv_interior(l, &ox_a, &ox_b);
+    for (int32_t ky = 0; ky < l->kernel_h; ky++) {
+        if (rows[ky] == NULL && !small) {
+            ox_b = ox_a;
+        }
+    }
+    conv_pixels_any(l, rows, 0, ox_a, out_row);
+    conv_pixels_any(l, rows, ox_b, l->out.w, out_row);
+    if (small) {
+        conv_row_small(l, rows, ox_a, ox_b, out_row);
     } else {
-        conv_row_general(l, rows, out_row);
+        conv_row_general(l, rows, ox_a, ox_b, out_row);
     }
     return RP_OK;
 }
