@@ -1,21 +1,28 @@
 /*
  * rp_conv.c - int8 regular convolution (any kernel, stride, padding), row by row.
  *
- * Two paths give the same int32 accumulators (bias + sum over (ky, kx, ci) of w * (x + offset),
- * summed in another order, which int32 arithmetic does not notice):
- *  - small filters (the stem's 3x3 convs on 3 or 4 channels, heads on 4 channels): one pixel's
- *    whole kh x kw x cin input patch is offset once into 16-bit values, then every output
- *    channel (four at a time) takes its dot product with it. Each kernel row's kw * cin bytes
- *    are contiguous in the input row and in the filter, so they form one vector whatever cin is.
- *    On the DSP the patch is held as int16 pairs and the filter, expanded once per call into a
- *    small stack buffer in the same pair order, feeds one SMLAD (two MACs) per pair and channel.
- *  - everything else: per output channel, one dot product per kernel row (conv_dot).
+ * Every path sums the same int32 accumulator, bias + sum over (ky, kx, ci) of w * (x + offset),
+ * in its own order (int32 addition does not notice), and requantises it as rp_requantize does:
+ *  - border columns (kernel rows reaching into the left / right padding): one output channel
+ *    at a time, one dot product per kernel row or tap (conv_pixels_any);
+ *  - interior columns, blocked: four (then two, one) output channels per pass. A kernel row's
+ *    kw * cin input bytes are contiguous in the input row and in the filter, so they form one
+ *    vector whatever cin is (the stem's 3 or 4 channels included); on the DSP every four input
+ *    bytes are offset once into two int16 pairs (SXTAB16) that feed SMLADs of all the block's
+ *    channels.
+ *    - small filters (the stem's and the 4-channel heads' 3x3 convs; limits below): the filter
+ *      is expanded per call into int16 pairs on the stack (at most 320 bytes, no scratch
+ *      argument), loaded two channels at a time (LDRD); padding rows (top / bottom) read a
+ *      padding kernel row; kernel rows of 9 and 12 bytes are unrolled;
+ *    - larger filters: the layer's int8 filter is unpacked in the loop (SXTB16); output rows
+ *      with a padding row go one output channel at a time.
+ * The portable path (no DSP, the host) runs the same blocks with plain MACs.
  */
 #include "rp_internal.h"
 #include "rp_nn.h"
 
-/* Limits of the small-filter path (stack): int16 pairs of one pixel's patch, and words of the
- * expanded filter (cout x pairs) on the DSP. */
+/* Limits of the small-filter path (stack): int16 pairs of one output channel's filter (all
+ * kernel rows, conv_pairs each), and words of the expanded filter (cout x pairs). */
 #define CONV_SMALL_PAIRS 20
 #define CONV_SMALL_WORDS 80
 
@@ -385,11 +392,10 @@ static inline __attribute__((always_inline)) void conv_small_block(
 }
 
 /* Small filters, interior columns [ox_a, ox_b), padding rows from padrow (a padding kernel
- * row). On the DSP the filter
- * is first expanded to int16 pairs on the stack: block of B channels from c0, pair j of
- * channel c0 + c at wx[c0 * P + j * B + c], P = pairs per channel, in the order
- * conv_dot_row_pairs makes of the inputs. */
-/* Not inlined: its stack frame (the expanded filter) only exists while it runs. */
+ * row). On the DSP the filter is first expanded to int16 pairs on the stack: block of B
+ * channels from c0, pair j of channel c0 + c at wx[c0 * P + j * B + c], P = pairs per channel,
+ * in the order conv_dot_row_pairs makes of the inputs. Not inlined: its stack frame (the
+ * expanded filter) exists only while it runs, not under the border columns' one. */
 static __attribute__((noinline)) void conv_row_small(const rp_conv_layer *l,
                                                     const int8_t *const *rows, int32_t ox_a,
                                                     int32_t ox_b, int8_t *out_row)
