@@ -16,6 +16,8 @@
  *      padding kernel row; kernel rows of 9 and 12 bytes are unrolled;
  *    - larger filters: the layer's int8 filter is unpacked in the loop (SXTB16); output rows
  *      with a padding row go one output channel at a time.
+ *    The blocks requantise on a short path that holds when every channel's rshift >= 33 (the
+ *    usual case); a layer with a smaller shift goes one output channel at a time.
  * The portable path (no DSP, the host) runs the same blocks with plain MACs.
  */
 #include "rp_internal.h"
@@ -241,21 +243,10 @@ static inline __attribute__((always_inline)) void conv_dot_row_s8(
     }
 }
 
-/* Output value of an accumulator: rp_requantize + output offset + clamp, with the usual case
- * (rshift >= 33: |result| < 2^30, nothing to saturate) on a short path. */
-static inline int8_t conv_out(int32_t acc, int32_t mult, int32_t rshift, int32_t out_off,
-                              int32_t lo, int32_t hi)
-{
-    int32_t v;
-    if (rshift >= 33) {
-        v = (((int32_t)(((int64_t)acc * mult) >> 32) >> (rshift - 33)) + 1) >> 1;
-    } else {
-        v = rp_clamp(rp_requantize(acc, mult, rshift), INT32_MIN + 128, INT32_MAX - 128);
-    }
-    return (int8_t)rp_clamp(v + out_off, lo, hi);
-}
-
-/* conv_out for rshift >= 33: qs = rshift - 33, qa = 1 + 2 * out_off (|hi32| < 2^30). */
+/* An output of the blocked paths, whose channels all have rshift >= 33 (the usual case):
+ * rp_requantize is ((hi32(acc * mult) >> (rshift - 33)) + 1) >> 1 there, |hi32| < 2^30, nothing
+ * saturates, and adding the output offset before the last shift (qa = 1 + 2 * out_off,
+ * qs = rshift - 33) gives the same value. */
 static inline int8_t conv_out_hi(int32_t acc, int32_t mult, int32_t qs, int32_t qa, int32_t lo,
                                  int32_t hi)
 {
@@ -306,13 +297,9 @@ static inline __attribute__((always_inline)) void conv_pixels(
     (void)unroll;
 #endif
     const int8_t *ws0 = (const int8_t *)src->w + c0 * src->stride;
-    /* with every rshift >= 33 (the usual case) an output is
-     * ((hi32(acc * mult) >> (rshift - 33)) + 1 + 2 * out_off) >> 1 = conv_out's, exactly */
     int32_t qs[4] = {0, 0, 0, 0};
-    int all_hi = 1;
     for (int32_t c = 0; c < B; c++) {
         qs[c] = rshift[c] - 33;
-        all_hi = all_hi && rshift[c] >= 33;
     }
     const int32_t qa = 1 + 2 * out_off;
     for (int32_t ox = ox_begin; ox < ox_end; ox++) {
@@ -341,24 +328,13 @@ static inline __attribute__((always_inline)) void conv_pixels(
             ws += n;
         }
         int8_t *o = out_row + (size_t)ox * cout + c0;
-        if (all_hi) {
-            o[0] = conv_out_hi(a0, mult[0], qs[0], qa, lo, hi);
-            if (B > 1) {
-                o[1] = conv_out_hi(a1, mult[1], qs[1], qa, lo, hi);
-            }
-            if (B > 2) {
-                o[2] = conv_out_hi(a2, mult[2], qs[2], qa, lo, hi);
-                o[3] = conv_out_hi(a3, mult[3], qs[3], qa, lo, hi);
-            }
-            continue;
-        }
-        o[0] = conv_out(a0, mult[0], rshift[0], out_off, lo, hi);
+        o[0] = conv_out_hi(a0, mult[0], qs[0], qa, lo, hi);
         if (B > 1) {
-            o[1] = conv_out(a1, mult[1], rshift[1], out_off, lo, hi);
+            o[1] = conv_out_hi(a1, mult[1], qs[1], qa, lo, hi);
         }
         if (B > 2) {
-            o[2] = conv_out(a2, mult[2], rshift[2], out_off, lo, hi);
-            o[3] = conv_out(a3, mult[3], rshift[3], out_off, lo, hi);
+            o[2] = conv_out_hi(a2, mult[2], qs[2], qa, lo, hi);
+            o[3] = conv_out_hi(a3, mult[3], qs[3], qa, lo, hi);
         }
     }
 }
@@ -471,13 +447,19 @@ rp_status rp_conv_s8_row(const rp_conv_layer *l, const int8_t *const *rows, int8
         return RP_ARG_ERROR;
     }
     /* interior columns [ox_a, ox_b) through the blocked paths (the large-filter one only without
-     * padding rows), the rest (and their stack frames) one after the other */
+     * padding rows, both only when every rshift >= 33), the rest one output channel at a time;
+     * the two calls' stack frames come one after the other */
     const int small = conv_small_ok(l);
     int32_t ox_a, ox_b;
     conv_interior(l, &ox_a, &ox_b);
     for (int32_t ky = 0; ky < l->kernel_h; ky++) {
         if (rows[ky] == NULL && !small) {
             ox_b = ox_a;
+        }
+    }
+    for (int32_t co = 0; co < l->out.c; co++) {
+        if (l->quant.rshift[co] < 33) {
+            ox_b = ox_a; /* the blocks' short requantisation does not apply (rare) */
         }
     }
     conv_pixels_any(l, rows, 0, ox_a, out_row);

@@ -5,8 +5,8 @@ channel's dot product with it; on the DSP the filter is expanded to int16 pairs 
 general path (one dot product per output channel and kernel row). The shapes cover both, with
 cin 1-8 and 16, kernels 1/3/5 and non-square ones, strides 1/2 (and mixed), paddings 0-2 with
 and without explicit padding values, odd widths, output channels 1-8 (the 4 / 2 / 1 channel
-blocks), no bias, channels with rshift < 33 (the 64-bit requantisation) and the face detectors'
-stem / head shapes. Host gcc (also under ASan/UBSan)
+blocks), no bias, channels with rshift < 33 (such layers skip the blocks' short
+requantisation) and the face detectors' stem / head shapes. Host gcc (also under ASan/UBSan)
 runs the portable path; QEMU runs the Cortex-M4 build with the DSP path and with -DRP_NO_DSP.
 """
 import shutil
@@ -71,7 +71,7 @@ def conv_cases(rng):
         if not bias:
             layer.bias = None
         if i in (1, 5, 9, len(specs) - 1):
-            # rshift < 33 on some channels: rp_requantize's 64-bit rounding and saturation
+            # rshift < 33 on some channels: rp_requantize's 64-bit rounding, one channel at a time
             layer.rshift[0] = 32
             layer.rshift[-1] = 31
         out.append((layer, rng.integers(-128, 128, layer.in_shape).astype(np.int8)))
