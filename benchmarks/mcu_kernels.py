@@ -29,9 +29,20 @@ from mcu_export.random_model import random_conv, random_mbconv, random_rnnpool  
 def cases(rng):
     """(label, layer, call) for each kernel; call formats the C call with the case prefix."""
     out = [
-        ('conv 3x3 s2, 3 -> 4 (stem)', random_conv(rng, 'stem', (33, 80, 3), 4, (3, 3), (2, 2),
-                                                   (1, 1), act='relu', pad_values=True)),
-        ('conv 3x3, 16 -> 4 (head)', random_conv(rng, 'head', (30, 40, 16), 4, (3, 3))),
+        # Face-Quant's regular convs at their real widths (16-17 output rows each)
+        ('conv 3x3 s2, 3 -> 4 (stem, 640 wide)',
+         random_conv(rng, 'stem', (33, 640, 3), 4, (3, 3), (2, 2), (1, 1), act='relu',
+                     pad_values=True)),
+        ('conv 3x3, 4 -> 4 (stem, 320 wide)',
+         random_conv(rng, 'stem2', (16, 320, 4), 4, (3, 3), act='relu')),
+        ('conv 3x3 s2, 4 -> 4 (head source, 320 wide)',
+         random_conv(rng, 'src', (32, 320, 4), 4, (3, 3), (2, 2), (1, 1))),
+        ('conv 3x3, 4 -> 4 (head loc, 160 wide)', random_conv(rng, 'hl', (16, 160, 4), 4, (3, 3))),
+        ('conv 3x3, 4 -> 2 (head conf, 160 wide)', random_conv(rng, 'hc', (16, 160, 4), 2, (3, 3))),
+        ('conv 3x3, 16 -> 4 (head loc, 80 wide)',
+         random_conv(rng, 'head', (16, 80, 16), 4, (3, 3))),
+        ('conv 3x3, 16 -> 2 (head conf, 80 wide)',
+         random_conv(rng, 'headc', (16, 80, 16), 2, (3, 3))),
         ('pointwise 32 -> 64', random_conv(rng, 'pw', (15, 40, 32), 64, (1, 1), (1, 1), (0, 0),
                                            act='relu')),
         ('pointwise 64 -> 16', random_conv(rng, 'pj', (15, 40, 64), 16, (1, 1), (1, 1), (0, 0))),

@@ -60,6 +60,18 @@ static inline int32_t rp_sxtab16_odd(uint32_t a, uint32_t x)
     return r;
 }
 
+/* Two consecutive words from a word-aligned address, which then advances by two words: one
+ * LDRD with post-increment (gcc does not pair such loads by itself in the conv loops). */
+static inline void rp_ldrd_inc(const uint32_t **p, uint32_t *lo, uint32_t *hi)
+{
+    const uint32_t *q = *p;
+    uint32_t a, b;
+    __asm__("ldrd %0, %1, [%2], #8" : "=r"(a), "=r"(b), "+r"(q) : "m"(*(const uint32_t(*)[2])q));
+    *p = q;
+    *lo = a;
+    *hi = b;
+}
+
 /* Two halfwords (lo, hi) of value (v, v). */
 static inline uint32_t rp_dup16(int32_t v)
 {
