@@ -61,3 +61,5 @@ default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False, window_size=10)
+# A fixed seed: two unseeded runs of this schedule ended at easy AP 0.70 and 0.89.
+randomness = dict(seed=0)

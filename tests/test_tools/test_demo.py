@@ -34,5 +34,6 @@ def test_demo_runs_every_stage(tmp_path):
     assert 0 < summary['peak_ram_bytes'] <= 256 * 1024
     assert summary['float_vs_int8']['images'] == 3  # held-out validation images
     assert osp.getsize(work_dir / 'astronaut_detections.jpg') > 10000
+    assert osp.getsize(work_dir / 'val_detections.jpg') > 10000
     # the table printed at the end names every stage and the summary file
     assert '| export | ok |' in proc.stdout and 'summary.json' in proc.stdout
