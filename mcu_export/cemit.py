@@ -155,7 +155,7 @@ def emit_rnnpool(layer: RNNPoolLayer, prefix: str) -> Tuple[List[str], str]:
         f'    {init1},',
         f'    {init2},',
         f'    {layer.output_multiplier}, {layer.output_rshift}, {layer.output_offset}, '
-        f'{layer.act_min}, {layer.act_max}',
+        f'{layer.act_min}, {layer.act_max}, {int(layer.row_cache)}',
         '};',
     ]
     return lines, p

@@ -255,6 +255,9 @@ class RNNPoolLayer:
         output_offset (int): Output zero point.
         act_min (int): Lower clamp. Defaults to -128.
         act_max (int): Upper clamp. Defaults to 127.
+        row_cache (bool): Whether the scratch includes the row cache (the runtime's
+            ``row_cache``; the planner turns it off when the budget needs the 5 KB-ish).
+            Defaults to True.
     """
 
     name: str
@@ -270,6 +273,7 @@ class RNNPoolLayer:
     output_offset: int
     act_min: int = -128
     act_max: int = 127
+    row_cache: bool = True
 
     @property
     def madds(self) -> int:
@@ -281,13 +285,16 @@ class RNNPoolLayer:
     @property
     def scratch_bytes(self) -> int:
         """Scratch the runtime needs (``rp_rnnpool_get_buffer_size``: cell plans, input
-        terms, summaries, state, plus the row cache of ``out_w * (ph - sh) * h1`` int16)."""
+        terms, summaries, state, plus, with ``row_cache``, ``out_w * (ph - sh) * h1`` int16
+        row summaries)."""
         ph, pw = self.patch
         h1, h2 = self.rnn1.hidden_size, self.rnn2.hidden_size
         hm, length, c = max(h1, h2), max(ph, pw), self.in_shape[2]
         pairs = sum((a * b + 1) // 2 for a, b in ((h1, c), (h1, h1), (h2, h1), (h2, h2)))
         minimum = (16 + 24 * (h1 + h2) + 4 * pairs + 4 * hm + 4 * length * hm + 2 * align4(c) +
                    align4(2 * (ph + pw) * h1) + align4(2 * hm))
+        if not self.row_cache:
+            return minimum
         return minimum + 2 * self.out_shape[1] * max(ph - self.stride[0], 0) * h1
 
 

@@ -93,10 +93,11 @@ rp_status rp_mbconv_s8(const rp_mbconv_layer *layer, void *buf, size_t size, con
                        int8_t *out);
 
 /**
- * @brief Scratch bytes of rp_rnnpool_s8_patch() / _row() / _row_at() / rp_rnnpool_s8() with the
- *        row cache: rp_rnnpool_get_min_buffer_size() + out.w * (patch_h - stride_h) *
+ * @brief Scratch bytes of rp_rnnpool_s8_patch() / _row() / _row_at() / rp_rnnpool_s8(); with
+ *        layer->row_cache set, rp_rnnpool_get_min_buffer_size() + out.w * (patch_h - stride_h) *
  *        rnn1.hidden_size int16 row summaries, which _row_at() keeps from one patch row to the
- *        next (the rows two vertically overlapping patches share are not recomputed).
+ *        next (the rows two vertically overlapping patches share are not recomputed); without
+ *        it, the minimum buffer.
  */
 size_t rp_rnnpool_get_buffer_size(const rp_rnnpool_layer *layer);
 

@@ -657,7 +657,7 @@ size_t rp_rnnpool_get_min_buffer_size(const rp_rnnpool_layer *l)
 
 size_t rp_rnnpool_get_buffer_size(const rp_rnnpool_layer *l)
 {
-    return l == NULL ? 0 : min_size(l) + cache_size(l);
+    return l == NULL ? 0 : min_size(l) + (l->row_cache ? cache_size(l) : 0);
 }
 
 /* One patch. The column summaries of its first reuse_cols columns are already in col_sum (the

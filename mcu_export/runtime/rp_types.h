@@ -130,6 +130,9 @@ typedef struct {
     int8_t output_rshift;
     int32_t output_offset;
     int32_t act_min, act_max;
+    /** 1: rp_rnnpool_get_buffer_size() includes the row cache; 0: it is the minimum buffer
+     *  (same results, ~25 % more RNN1 work). The exporter's planner chooses per budget. */
+    int32_t row_cache;
 } rp_rnnpool_layer;
 
 /** Row reader: writes rows [row0, row0 + nrows) of the image (W * C uint8 each) to dst. */

@@ -205,3 +205,33 @@ def test_real_configs_fit_budget_and_match_in_qemu(tmp_path, config, size, chann
     assert report['instructions'] > report['madds']
     fvi = report['float_vs_int']['first_image']
     assert max(fvi['head_mean_abs_error_in_steps'].values()) < 4.0
+
+
+def test_cli_drops_the_rnnpool_row_cache_when_the_budget_needs_it(tmp_path):
+    """A budget between the plans with and without the row cache: the export fits by
+    dropping the cache (the C's size query follows the layer's row_cache), same results."""
+    import argparse
+    import json
+    import sys
+    from mcu_export.ir import RNNPoolLayer
+    from mcu_export.torch_export import export_detector
+    sys.path.insert(0, str(ROOT / 'tools' / 'deployment'))
+    import export_mcu
+    res = export_detector(_model(TINY), _images(2, (96, 128, 3)), log=lambda m: 0)
+    args = argparse.Namespace(ram_budget=1 << 30, stack_bytes=4096, no_in_place=False,
+                              stream_cut=None)
+    _, with_cache, on = export_mcu.plan_within_budget(res.program, args)
+    layer = next(s for s in res.program.stream.stages if isinstance(s, RNNPoolLayer))
+    assert on and layer.row_cache
+    args.ram_budget = with_cache - 1
+    _, without, on = export_mcu.plan_within_budget(res.program, args)
+    assert not on and without <= with_cache - 1
+    cfg_file, ckpt, calib = _cli_inputs(tmp_path)
+    out = tmp_path / 'out'
+    assert export_mcu.main([str(cfg_file), str(ckpt), '--out', str(out), '--calib-images',
+                            str(calib), '--input-size', '96', '128', '--no-qemu',
+                            '--ram-budget', str(with_cache - 1)]) == 0
+    report = json.loads((out / 'report.json').read_text())
+    assert report['rnnpool_row_cache'] is False
+    assert report['host_matches_reference'] is True
+    assert ', 0\n};' in (out / 'model.c').read_text()  # the emitted layer's row_cache

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mcu_export.build import build_and_measure, run_host, write_pnm  # noqa: E402
 from mcu_export.codegen import tensor_order, write_project  # noqa: E402
+from mcu_export.ir import RNNPoolLayer  # noqa: E402
 from mcu_export.planner import describe_schedule, plan_schedule, schedule_markdown  # noqa: E402
 from mcu_export.reference import run_program  # noqa: E402
 
@@ -138,6 +139,25 @@ def build_model(config, checkpoint):
     model = MODELS.build(cfg.model)
     load_checkpoint(model, checkpoint, map_location='cpu')
     return model.eval(), cfg
+
+
+def plan_within_budget(program, args):
+    """Plans the stream cut and the arena; drops the RNNPool row cache if that makes it fit.
+
+    Returns:
+        tuple: ``(schedule, static + stack bytes, whether the row cache is on)``.
+    """
+    rnnpools = [s for s in program.stream.stages if isinstance(s, RNNPoolLayer)]
+    for row_cache in (True, False):
+        for layer in rnnpools:
+            layer.row_cache = row_cache
+        schedule = plan_schedule(program, in_place=not args.no_in_place, cut=args.stream_cut)
+        try:
+            return schedule, check_budget(schedule.plan, schedule.program, args.ram_budget,
+                                          args.stack_bytes), row_cache
+        except ValueError:
+            if not row_cache or not rnnpools:
+                raise
 
 
 def check_budget(plan, program, ram_budget, stack_bytes):
@@ -281,9 +301,11 @@ def main(argv=None):
                           max_dets=args.topk)
     # the planner decides how far the row stream goes (streamed layers keep their integer maths:
     # the streamed program computes what res.program computes)
-    schedule = plan_schedule(res.program, in_place=not args.no_in_place, cut=args.stream_cut)
+    schedule, total, row_cache = plan_within_budget(res.program, args)
     program, plan = schedule.program, schedule.plan
-    total = check_budget(plan, program, args.ram_budget, args.stack_bytes)
+    if not row_cache:
+        print('  RNNPool row cache off: the plan with it is over --ram-budget (same results, '
+              'more RNN1 work)')
     print(f'[4/6] planned arena {plan.arena_bytes} bytes, static estimate '
           f'{total - args.stack_bytes} + stack {args.stack_bytes} <= {args.ram_budget}')
     write_project(program, out, ram_budget=args.ram_budget, stack_bytes=args.stack_bytes,
@@ -344,6 +366,7 @@ def main(argv=None):
     instr = measured['instructions']
     report = dict(
         model=program.name, input=f'{w}x{h}x{channels}', ram_budget=args.ram_budget,
+        rnnpool_row_cache=row_cache,
         flash_bytes=measured['flash_bytes'], static_ram_bytes=measured['static_ram_bytes'],
         stack_bytes=measured['stack_bytes'], stack_reserved_bytes=args.stack_bytes,
         peak_ram_bytes=measured['peak_ram_bytes'], madds=madds, instructions=instr,
