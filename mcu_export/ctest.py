@@ -17,7 +17,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .cemit import c_array, emit_detect_level, emit_layer, emit_stream
-from .codegen import RUNTIME_DIR
+from .codegen import RUNTIME_DIR, TEMPLATE_DIR
 from .ir import ConvLayer, DetectLevel, StreamSpec
 
 WARN_FLAGS = ['-std=c99', '-Wall', '-Wextra', '-Werror', '-ffp-contract=off']
@@ -219,6 +219,73 @@ class ProgramBuilder:
         ]
 
 
+M4_FLAGS = WARN_FLAGS + ['-O2', '-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard',
+                         '-mfpu=fpv4-sp-d16']
+
+# Runs the test program's main() with stdout redirected (newlib over semihosting) to a file in
+# QEMU's working directory: binary output cannot be mangled by a console.
+M4_WRAPPER = """\
+#include <stdio.h>
+extern void initialise_monitor_handles(void);
+int rp_test_main(void);
+int main(void)
+{
+    initialise_monitor_handles();
+    if (freopen("out.bin", "wb", stdout) == NULL) {
+        return 3;
+    }
+    const int rc = rp_test_main();
+    fclose(stdout);
+    return rc;
+}
+"""
+
+
+def build_and_run_m4(source: str, workdir, extra_flags: Sequence[str] = (),
+                     timeout: float = 300) -> Tuple[bytes, str]:
+    """Build a test program (its ``main`` and the runtime) for QEMU's mps2-an386 and run it.
+
+    Args:
+        source (str): C source with a ``main()`` that writes its results to stdout.
+        workdir: A folder for the build (created if needed).
+        extra_flags (Sequence[str]): More compiler flags, e.g. ``['-DRP_NO_DSP']``.
+            Defaults to ().
+        timeout (float): Seconds QEMU may run. Defaults to 300.
+
+    Returns:
+        tuple[bytes, str]: What the program wrote to stdout, and the ELF's disassembly (so
+        that a test can check which instructions the build really uses).
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / 'main.c').write_text(source)
+    (workdir / 'wrapper.c').write_text(M4_WRAPPER)
+    flags = M4_FLAGS + list(extra_flags) + [f'-I{RUNTIME_DIR}']
+    obj, elf = workdir / 'main.o', workdir / 'test.elf'
+    # newlib's heap (stdio buffers) grows from the stack's far end; 64 KB of stack is plenty
+    for cmd in (['arm-none-eabi-gcc', *flags, '-Dmain=rp_test_main', '-c',
+                 str(workdir / 'main.c'), '-o', str(obj)],
+                ['arm-none-eabi-gcc', *flags, str(obj),
+                 *sorted(str(p) for p in RUNTIME_DIR.glob('*.c')), str(workdir / 'wrapper.c'),
+                 str(TEMPLATE_DIR / 'startup_m4.S'), '-nostartfiles', '--specs=nano.specs',
+                 '--specs=rdimon.specs', '-T', str(TEMPLATE_DIR / 'mps2_an386.ld'),
+                 '-Wl,--defsym=__ram_budget=4194304', '-Wl,--defsym=__stack_size=65536',
+                 '-Wl,--defsym=end=__stack_limit', '-o', str(elf)]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f'arm-none-eabi-gcc failed:\n{proc.stderr[-3000:]}')
+    dis = subprocess.run(['arm-none-eabi-objdump', '-d', str(elf)], capture_output=True,
+                         text=True, check=True).stdout
+    proc = subprocess.run(['qemu-system-arm', '-M', 'mps2-an386', '-cpu', 'cortex-m4',
+                           '-nographic', '-monitor', 'none', '-serial', 'none',
+                           '-semihosting-config', 'enable=on,target=native', '-kernel',
+                           str(elf)], cwd=workdir, capture_output=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f'QEMU exited with {proc.returncode}: {proc.stdout[-2000:]!r} '
+                           f'{proc.stderr[-2000:]!r}')
+    return (workdir / 'out.bin').read_bytes(), dis
+
+
 def split_outputs(raw: bytes, sizes: Iterable[int]) -> List[bytes]:
     """Cuts a program's stdout into consecutive chunks of the given sizes."""
     out, off = [], 0
@@ -232,5 +299,6 @@ def split_outputs(raw: bytes, sizes: Iterable[int]) -> List[bytes]:
 
 __all__ = [
     'arm_toolchain_missing', 'runtime_library', 'build_program', 'run_program',
-    'ProgramBuilder', 'split_outputs', 'ARM_INSTALL_HINT', 'WARN_FLAGS', 'SANITIZE_FLAGS'
+    'ProgramBuilder', 'split_outputs', 'ARM_INSTALL_HINT', 'WARN_FLAGS', 'SANITIZE_FLAGS',
+    'M4_FLAGS', 'M4_WRAPPER', 'build_and_run_m4'
 ]

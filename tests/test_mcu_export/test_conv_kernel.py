@@ -10,15 +10,13 @@ requantisation) and the face detectors' stem / head shapes. Host gcc (also under
 runs the portable path; QEMU runs the Cortex-M4 build with the DSP path and with -DRP_NO_DSP.
 """
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
 from mcu_export import reference as ref
-from mcu_export.codegen import RUNTIME_DIR, TEMPLATE_DIR
-from mcu_export.ctest import (ProgramBuilder, arm_toolchain_missing, build_program, run_program,
-                              split_outputs)
+from mcu_export.ctest import (ProgramBuilder, arm_toolchain_missing, build_and_run_m4,
+                              build_program, run_program, split_outputs)
 from mcu_export.random_model import random_conv
 
 pytestmark = [pytest.mark.mcu,
@@ -107,50 +105,10 @@ def test_conv_host_bit_exact(tmp_path, sanitize):
     _check(run_program(build_program(source, tmp_path, sanitize=sanitize)), expected)
 
 
-M4_FLAGS = ['-std=c99', '-Wall', '-Wextra', '-Werror', '-ffp-contract=off', '-O2',
-            '-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard', '-mfpu=fpv4-sp-d16']
-M4_WRAPPER = """\
-#include <stdio.h>
-extern void initialise_monitor_handles(void);
-int rp_test_main(void);
-int main(void)
-{
-    initialise_monitor_handles();
-    if (freopen("out.bin", "wb", stdout) == NULL) {
-        return 3;
-    }
-    const int rc = rp_test_main();
-    fclose(stdout);
-    return rc;
-}
-"""
-
-
 def _run_m4(source, workdir, extra):
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / 'main.c').write_text(source)
-    (workdir / 'wrapper.c').write_text(M4_WRAPPER)
-    elf = workdir / 'test.elf'
-    runtime = sorted(str(p) for p in RUNTIME_DIR.glob('*.c'))
-    subprocess.run(['arm-none-eabi-gcc', *M4_FLAGS, *extra, f'-I{RUNTIME_DIR}', '-c',
-                    '-Dmain=rp_test_main', str(workdir / 'main.c'), '-o',
-                    str(workdir / 'main.o')], check=True, capture_output=True)
-    subprocess.run(['arm-none-eabi-gcc', *M4_FLAGS, *extra, f'-I{RUNTIME_DIR}',
-                    str(workdir / 'main.o'), *runtime, str(workdir / 'wrapper.c'),
-                    str(TEMPLATE_DIR / 'startup_m4.S'), '-nostartfiles', '--specs=nano.specs',
-                    '--specs=rdimon.specs', '-T', str(TEMPLATE_DIR / 'mps2_an386.ld'),
-                    '-Wl,--defsym=__ram_budget=4194304', '-Wl,--defsym=__stack_size=65536',
-                    '-Wl,--defsym=end=__stack_limit', '-o', str(elf)], check=True,
-                   capture_output=True)
-    dis = subprocess.run(['arm-none-eabi-objdump', '-d', str(elf)], capture_output=True,
-                         text=True, check=True).stdout
+    out, dis = build_and_run_m4(source, workdir, extra, timeout=120)
     assert ('\tsmlad' in dis) == (not extra), 'the DSP build must use SMLAD, the other not'
-    proc = subprocess.run(['qemu-system-arm', '-M', 'mps2-an386', '-cpu', 'cortex-m4',
-                           '-nographic', '-monitor', 'none', '-serial', 'none',
-                           '-semihosting-config', 'enable=on,target=native', '-kernel',
-                           str(elf)], cwd=workdir, capture_output=True, timeout=120)
-    assert proc.returncode == 0, f'QEMU exited with {proc.returncode}'
-    return (workdir / 'out.bin').read_bytes()
+    return out
 
 
 def test_conv_m4_dsp_and_portable_bit_exact_in_qemu(tmp_path):

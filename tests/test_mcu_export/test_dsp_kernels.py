@@ -6,78 +6,28 @@ Cortex-M4F (``__ARM_FEATURE_DSP``), run in QEMU ``mps2-an386`` and their outputs
 (``test_kernels.py``). The shapes exercise both the DSP blocks and their tails (channel counts
 not a multiple of 4, odd pixel / output-channel counts, padded borders, odd hidden sizes).
 """
-import subprocess
 
 import numpy as np
 import pytest
 
 from mcu_export import reference as ref
-from mcu_export.codegen import RUNTIME_DIR, TEMPLATE_DIR
-from mcu_export.ctest import WARN_FLAGS, ProgramBuilder, arm_toolchain_missing, split_outputs
+from mcu_export.ctest import (ProgramBuilder, arm_toolchain_missing, build_and_run_m4,
+                              split_outputs)
 from mcu_export.ir import StreamSpec
 from mcu_export.random_model import random_conv, random_mbconv, random_rnnpool
 
 pytestmark = pytest.mark.mcu
-
-M4_FLAGS = WARN_FLAGS + ['-O2', '-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard',
-                         '-mfpu=fpv4-sp-d16']
-
-# Runs the test program's main() with stdout redirected (newlib over semihosting) to a file in
-# QEMU's working directory: binary output cannot be mangled by a console.
-M4_WRAPPER = """\
-#include <stdio.h>
-extern void initialise_monitor_handles(void);
-int rp_test_main(void);
-int main(void)
-{
-    initialise_monitor_handles();
-    if (freopen("out.bin", "wb", stdout) == NULL) {
-        return 3;
-    }
-    const int rc = rp_test_main();
-    fclose(stdout);
-    return rc;
-}
-"""
-
 
 def _build_and_run_m4(source: str, workdir) -> bytes:
     """Builds a ctest program for mps2-an386 and returns what it wrote to stdout."""
     reason = arm_toolchain_missing()
     if reason:
         pytest.skip(reason)
-    (workdir / 'main.c').write_text(source)
-    (workdir / 'wrapper.c').write_text(M4_WRAPPER)
-    obj = workdir / 'main.o'
-    proc = subprocess.run(['arm-none-eabi-gcc', *M4_FLAGS, f'-I{RUNTIME_DIR}',
-                           '-Dmain=rp_test_main', '-c', str(workdir / 'main.c'), '-o', str(obj)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f'arm-none-eabi-gcc failed:\n{proc.stderr[-3000:]}')
-    runtime = sorted(str(p) for p in RUNTIME_DIR.glob('*.c'))
-    elf = workdir / 'test.elf'
-    # newlib's heap (stdio buffers) grows from the stack's far end; 64 KB of stack is plenty
-    cmd = ['arm-none-eabi-gcc', *M4_FLAGS, f'-I{RUNTIME_DIR}', str(obj), *runtime,
-           str(workdir / 'wrapper.c'), str(TEMPLATE_DIR / 'startup_m4.S'), '-nostartfiles',
-           '--specs=nano.specs', '--specs=rdimon.specs', '-T', str(TEMPLATE_DIR / 'mps2_an386.ld'),
-           '-Wl,--defsym=__ram_budget=4194304', '-Wl,--defsym=__stack_size=65536',
-           '-Wl,--defsym=end=__stack_limit', '-o', str(elf)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f'arm-none-eabi-gcc failed:\n{proc.stderr[-3000:]}')
+    out, dis = build_and_run_m4(source, workdir, timeout=120)
     # the DSP path must really be in the binary, or this test would compare the portable one
-    dis = subprocess.run(['arm-none-eabi-objdump', '-d', str(elf)], capture_output=True,
-                         text=True).stdout
     for insn in ('smlad', 'sxtab16', 'smlabb'):
         assert f'\t{insn}' in dis, f'{insn} missing from the M4 build'
-    proc = subprocess.run(['qemu-system-arm', '-M', 'mps2-an386', '-cpu', 'cortex-m4',
-                           '-nographic', '-monitor', 'none', '-serial', 'none',
-                           '-semihosting-config', 'enable=on,target=native', '-kernel',
-                           str(elf)], cwd=workdir, capture_output=True, timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f'QEMU exited with {proc.returncode}: {proc.stdout[-2000:]!r} '
-                           f'{proc.stderr[-2000:]!r}')
-    return (workdir / 'out.bin').read_bytes()
+    return out
 
 
 def _image(rng, shape):

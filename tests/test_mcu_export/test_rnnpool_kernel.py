@@ -12,38 +12,19 @@ shift < 33, a huge bias). Host (portable C, also under ASan/UBSan) and QEMU (Cor
 DSP path and with ``-DRP_NO_DSP``).
 """
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
 from mcu_export import reference as ref
 from mcu_export.cemit import c_array, emit_layer
-from mcu_export.codegen import RUNTIME_DIR, TEMPLATE_DIR
-from mcu_export.ctest import (PROLOGUE, WARN_FLAGS, arm_toolchain_missing, build_program,
-                              run_program, split_outputs)
+from mcu_export.ctest import (PROLOGUE, arm_toolchain_missing, build_and_run_m4,
+                              build_program, run_program, split_outputs)
 from mcu_export.ir import FastGRNNCell, RNNPoolLayer
 from mcu_export.random_model import random_rnnpool
 
 pytestmark = pytest.mark.mcu
 
-M4_FLAGS = WARN_FLAGS + ['-O2', '-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard',
-                         '-mfpu=fpv4-sp-d16']
-M4_WRAPPER = """\
-#include <stdio.h>
-extern void initialise_monitor_handles(void);
-int rp_test_main(void);
-int main(void)
-{
-    initialise_monitor_handles();
-    if (freopen("out.bin", "wb", stdout) == NULL) {
-        return 3;
-    }
-    const int rc = rp_test_main();
-    fclose(stdout);
-    return rc;
-}
-"""
 
 
 def _cache_bytes(layer: RNNPoolLayer) -> int:
@@ -185,29 +166,10 @@ def test_rnnpool_host_bit_exact(tmp_path, sanitize):
 
 
 def _run_m4(source: str, workdir, extra) -> bytes:
-    (workdir / 'main.c').write_text(source)
-    (workdir / 'wrapper.c').write_text(M4_WRAPPER)
-    flags = M4_FLAGS + list(extra)
-    obj = workdir / 'main.o'
-    subprocess.run(['arm-none-eabi-gcc', *flags, f'-I{RUNTIME_DIR}', '-Dmain=rp_test_main',
-                    '-c', str(workdir / 'main.c'), '-o', str(obj)], check=True)
-    elf = workdir / 'test.elf'
-    subprocess.run(['arm-none-eabi-gcc', *flags, f'-I{RUNTIME_DIR}', str(obj),
-                    *sorted(str(p) for p in RUNTIME_DIR.glob('*.c')), str(workdir / 'wrapper.c'),
-                    str(TEMPLATE_DIR / 'startup_m4.S'), '-nostartfiles', '--specs=nano.specs',
-                    '--specs=rdimon.specs', '-T', str(TEMPLATE_DIR / 'mps2_an386.ld'),
-                    '-Wl,--defsym=__ram_budget=4194304', '-Wl,--defsym=__stack_size=65536',
-                    '-Wl,--defsym=end=__stack_limit', '-o', str(elf)], check=True)
-    dis = subprocess.run(['arm-none-eabi-objdump', '-d', str(elf)], capture_output=True,
-                         text=True).stdout
+    out, dis = build_and_run_m4(source, workdir, extra)
     has_dsp = '\tsmlad' in dis
     assert has_dsp == ('-DRP_NO_DSP' not in extra), 'DSP path present iff not RP_NO_DSP'
-    proc = subprocess.run(['qemu-system-arm', '-M', 'mps2-an386', '-cpu', 'cortex-m4',
-                           '-nographic', '-monitor', 'none', '-serial', 'none',
-                           '-semihosting-config', 'enable=on,target=native', '-kernel',
-                           str(elf)], cwd=workdir, capture_output=True, timeout=300)
-    assert proc.returncode == 0, f'QEMU exited with {proc.returncode}: {proc.stderr[-2000:]!r}'
-    return (workdir / 'out.bin').read_bytes()
+    return out
 
 
 @pytest.mark.parametrize('extra', [[], ['-DRP_NO_DSP']], ids=['dsp', 'portable'])
