@@ -4,9 +4,9 @@
 #
 # The environment lives outside the clone (default ~/.cache/mmdet-rnnpool/venv-py311) so every
 # clone on a machine, CI's fresh clone included, reuses it. mmcv 2.1.0 has no wheel for torch
-# 2.13 and takes ~45 min to compile on 2 cores: the wheel built once is kept in
-# ~/.cache/mmdet-rnnpool/wheels and re-installed in seconds. A stamp of the requirement files
-# tells when the environment is current.
+# 2.14 and takes 11-45 min to compile on 2 cores: the wheel built once is kept in
+# ~/.cache/mmdet-rnnpool/wheels (named by the torch it was built against) and re-installed in
+# seconds. A stamp of the requirement files tells when the environment is current.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,12 +34,18 @@ log "creating $venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install --disable-pip-version-check -c "$req/constraints.txt")
 "${pip[@]}" -q --upgrade pip "setuptools<82" wheel ninja
-log "torch 2.13.0 (CPU build)"
-"${pip[@]}" -q torch==2.13.0
+# torch 2.14.1 + torchvision 0.29.1: MMPretrain imports torchvision, and no torchvision works
+# beside the CPU-only torch 2.13 (requirements/constraints.txt says more). Runs without a GPU.
+log "torch 2.14.1 + torchvision 0.29.1"
+"${pip[@]}" -q torch==2.14.1 torchvision==0.29.1
 "${pip[@]}" -q "numpy<2" packaging addict yapf "opencv-python<4.12" mmengine==0.10.7
 
+# A wheel of compiled ops only fits the torch it was built against: one folder per torch.
+torch_version=$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')
+wheels=$wheels/torch-$torch_version
+mkdir -p "$wheels"
 if ! ls "$wheels"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-    log "building mmcv 2.1.0 with its compiled ops (first time on this machine: ~45 min)"
+    log "building mmcv 2.1.0 with its compiled ops against torch $torch_version (first time on this machine: 11-45 min)"
     MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
         "$venv/bin/python" -m pip wheel --disable-pip-version-check --no-build-isolation --no-deps \
         -c "$req/constraints.txt" -w "$wheels" mmcv==2.1.0 >&2
@@ -47,9 +53,11 @@ fi
 "${pip[@]}" -q --no-deps "$wheels"/mmcv-2.1.0-*.whl
 "${pip[@]}" -q -r "$req/runtime.txt" -r "$req/tests.txt"
 "$venv/bin/python" - <<'PY' >&2
-import torch, mmcv, mmdet, mmengine
+import torch, torchvision, mmcv, mmdet, mmengine, mmpretrain
 from mmcv.ops import nms  # the compiled ops must load
-print(f"[setup] torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, mmdet {mmdet.__version__}: ok")
+from torchvision.ops import nms as tv_nms  # and torchvision's (MMPretrain imports them)
+print(f"[setup] torch {torch.__version__}, torchvision {torchvision.__version__}, mmcv {mmcv.__version__}, "
+      f"mmengine {mmengine.__version__}, mmdet {mmdet.__version__}, mmpretrain {mmpretrain.__version__}: ok")
 PY
 echo "$stamp" > "$venv/.stamp"
 echo "$venv"
