@@ -48,14 +48,16 @@ model = dict(
         # Max-out background label on the stride-4 level: 3 background scores, keep the max.
         num_max_out=3,
         max_out_levels=(0, ),
-        # S3FD: one square anchor per location, size 4 x stride, centred on its cell.
+        # S3FD: one square anchor per location, size 4 x stride, centred on its cell at
+        # ((j + 0.5) * stride, (i + 0.5) * stride) (the release). mmdet's AnchorGenerator with
+        # center_offset=0.5 would centre it at j * stride + 0.5 * base_size, 1.5 strides off;
+        # CellCenteredAnchorGenerator derives the centres from the strides instead.
         anchor_generator=dict(
-            type='AnchorGenerator',
+            type='CellCenteredAnchorGenerator',
             strides=[4, 8, 16, 32, 64, 128],
             base_sizes=[16, 32, 64, 128, 256, 512],
             ratios=[1.0],
-            scales=[1.0],
-            center_offset=0.5),
+            scales=[1.0]),
         # S3FD's variances (0.1 for the centre, 0.2 for the log-size).
         bbox_coder=dict(
             type='DeltaXYWHBBoxCoder',

@@ -22,12 +22,11 @@ def _tiny_head(**kwargs) -> S3FDHead:
         num_classes=1,
         in_channels=(1, 1),
         anchor_generator=dict(
-            type='AnchorGenerator',
+            type='CellCenteredAnchorGenerator',
             strides=[4, 8],
             base_sizes=[16, 32],
             ratios=[1.0],
-            scales=[1.0],
-            center_offset=0.5),
+            scales=[1.0]),
         train_cfg=train_cfg,
         **kwargs)
 
