@@ -2,8 +2,8 @@
 from .data_root import rebase_data_root
 from .mini_wider import (MINI_WIDER_EVENTS, MiniWiderConfig, MiniWiderSummary,
                          build_mini_wider, wider_settings)
-from .transforms import (BaseWindowCrop, DataAnchorSampling, ResizeToArea, ToGray,
-                         ZoomInRandomCrop)
+from .transforms import (BaseWindowCrop, DataAnchorSampling, ImageEnhanceDistortion,
+                         ResizeToArea, ToGray, ZoomInRandomCrop)
 from .wider_face import WIDERFaceOfficialDataset, read_image_size
 from .wider_face_txt import (WIDER_ATTRIBUTES, WiderFaceRecord, format_wider_bbx_gt,
                              parse_wider_bbx_gt, parse_wider_filelist)
@@ -13,5 +13,5 @@ __all__ = [
     'parse_wider_bbx_gt', 'parse_wider_filelist', 'format_wider_bbx_gt',
     'MINI_WIDER_EVENTS', 'MiniWiderConfig', 'MiniWiderSummary', 'build_mini_wider',
     'wider_settings', 'rebase_data_root', 'BaseWindowCrop', 'ZoomInRandomCrop',
-    'DataAnchorSampling', 'ResizeToArea', 'ToGray'
+    'DataAnchorSampling', 'ResizeToArea', 'ToGray', 'ImageEnhanceDistortion'
 ]

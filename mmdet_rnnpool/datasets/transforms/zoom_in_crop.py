@@ -28,6 +28,8 @@ class ZoomInRandomCrop(BaseWindowCrop):
         pad_val (float | Sequence[float]): Fill value. Defaults to (104, 117, 123).
         min_gt_size (float): Faces below this many output pixels become ignored.
             Defaults to 1.0.
+        min_gt_area (float): Faces of this area (output px^2) or less are dropped.
+            Defaults to 36 (the release's 6 x 6 px).
     """
 
     def __init__(self,
@@ -36,8 +38,10 @@ class ZoomInRandomCrop(BaseWindowCrop):
                  full_prob: float = 0.2,
                  max_trials: int = 50,
                  pad_val: Union[float, Sequence[float]] = (104, 117, 123),
-                 min_gt_size: float = 1.0) -> None:
-        super().__init__(crop_size=crop_size, pad_val=pad_val, min_gt_size=min_gt_size)
+                 min_gt_size: float = 1.0,
+                 min_gt_area: float = 36.0) -> None:
+        super().__init__(crop_size=crop_size, pad_val=pad_val, min_gt_size=min_gt_size,
+                         min_gt_area=min_gt_area)
         if not 0 < min_scale <= 1:
             raise ValueError(f'ZoomInRandomCrop.min_scale must be in (0, 1], got {min_scale}')
         if not 0 <= full_prob <= 1:
@@ -57,4 +61,4 @@ class ZoomInRandomCrop(BaseWindowCrop):
         return (f'{type(self).__name__}(crop_size={self.crop_size}, '
                 f'min_scale={self.min_scale}, full_prob={self.full_prob}, '
                 f'max_trials={self.max_trials}, pad_val={self.pad_val}, '
-                f'min_gt_size={self.min_gt_size})')
+                f'min_gt_size={self.min_gt_size}, min_gt_area={self.min_gt_area})')
