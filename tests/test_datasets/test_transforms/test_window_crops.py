@@ -121,6 +121,25 @@ def test_faces_of_36_px2_or_less_are_dropped(cls):
     assert len(keep_all(results)['gt_bboxes_labels']) == 5
 
 
+def test_random_interpolation_draws_the_five_methods():
+    from mmdet_rnnpool.datasets.transforms.window_ops import (RANDOM_INTERPOLATIONS,
+                                                               crop_resize_window)
+    img = np.random.RandomState(0).randint(0, 256, (30, 40, 3)).astype(np.uint8)
+    window = (3.0, 2.0, 27.0, 26.0)  # enlarged 24 -> 64 px
+    by_method = {crop_resize_window(img, window, (64, 64), interpolation=flag)[0].tobytes(): flag
+                 for flag in RANDOM_INTERPOLATIONS}
+    assert len(by_method) == 5
+    transform = ZoomInRandomCrop(crop_size=64)
+    transform.sample_window = lambda *args: window
+    np.random.seed(0)
+    seen = [by_method[transform(dict(img=img.copy()))['img'].tobytes()] for _ in range(60)]
+    assert set(seen) == set(RANDOM_INTERPOLATIONS)
+    fixed = ZoomInRandomCrop(crop_size=64, random_interpolation=False)
+    fixed.sample_window = lambda *args: window
+    np.testing.assert_array_equal(fixed(dict(img=img.copy()))['img'],
+                                  crop_resize_window(img, window, (64, 64))[0])
+
+
 def test_without_boxes_and_float_images():
     results = dict(img=np.random.rand(50, 70, 3).astype(np.float32), img_shape=(50, 70))
     out = ZoomInRandomCrop(crop_size=40)(results)
