@@ -57,6 +57,13 @@ def test_augmentation(cfg):
     assert zoom.min_scale == 0.3
     for crop in (das, zoom):
         assert crop.get('min_gt_area', 36) == 36
+    # The crops pad with the BGR mean and draw their resize interpolation at random.
+    from mmdet.registry import TRANSFORMS
+    import mmdet_rnnpool.datasets  # noqa: F401  (registers the crops)
+    for crop in (das, zoom):
+        built = TRANSFORMS.build(crop)
+        assert tuple(built.pad_val) == (104, 117, 123) and built.random_interpolation
+        assert built.min_gt_area == 36
     flip = pipeline[types.index('RandomFlip')]
     assert flip.prob == 0.5
     assert types.index('ImageEnhanceDistortion') < types.index('RandomChoice') < \
