@@ -3,8 +3,11 @@
 # bgr_to_rgb=False). Same layout and data_root handling as wider_face.py.
 _base_ = './wider_face.py'
 
-# DAS targets; the M4 model's anchors are set by its head config.
-m4_anchor_sizes = (16, 32, 64, 128)
+# DAS targets: the M4 model's anchors (its head config; the release's QVGA anchors).
+m4_anchor_sizes = (8, 16, 32, 48)
+# The release's QVGA recipe drops only faces of 1 px^2 or less after the crop (its 640 x 640
+# recipe: 36 px^2).
+m4_min_gt_area = 1
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
@@ -23,8 +26,9 @@ train_pipeline = [
         type='RandomChoice',
         transforms=[
             [dict(type='DataAnchorSampling', crop_size=(320, 240),
-                  anchor_sizes=m4_anchor_sizes)],
-            [dict(type='ZoomInRandomCrop', crop_size=(320, 240), min_scale=0.3)],
+                  anchor_sizes=m4_anchor_sizes, min_gt_area=m4_min_gt_area)],
+            [dict(type='ZoomInRandomCrop', crop_size=(320, 240), min_scale=0.3,
+                  min_gt_area=m4_min_gt_area)],
         ]),
     dict(type='RandomFlip', prob=0.5),
     dict(type='ToGray'),
