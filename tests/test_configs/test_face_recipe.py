@@ -89,6 +89,7 @@ def test_single_scale_test_at_the_area_of_640_x_480(cfg):
     assert len(resize) == 1 and resize[0].area == area
 
 
+@pytest.mark.filterwarnings('ignore:Detected call of .scheduler.step')
 def test_optimiser_and_schedule(cfg):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import PARAM_SCHEDULERS

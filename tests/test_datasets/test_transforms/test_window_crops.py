@@ -100,25 +100,27 @@ def test_faces_of_36_px2_or_less_are_dropped(cls):
         [70, 70, 75, 75],  # 25: dropped
         [80, 5, 99, 24],  # 19 x 19: kept (the face DAS may pick)
     ], np.float32)
-    results = dict(img=np.zeros((100, 100, 3), np.uint8), img_shape=(100, 100),
-                   gt_bboxes=HorizontalBoxes(boxes.copy()),
-                   gt_bboxes_labels=np.arange(5, dtype=np.int64),
-                   gt_ignore_flags=np.array([False, False, True, False, False]))
+
+    def results():
+        return dict(img=np.zeros((100, 100, 3), np.uint8), img_shape=(100, 100),
+                    gt_bboxes=HorizontalBoxes(boxes.copy()),
+                    gt_bboxes_labels=np.arange(5, dtype=np.int64),
+                    gt_ignore_flags=np.array([False, False, True, False, False]))
+
     if cls is ZoomInRandomCrop:
         transform = cls(crop_size=100, min_scale=1.0, full_prob=1.0)
     else:
         # DAS's window is random in scale: pin it (the box rules are BaseWindowCrop's).
         transform = cls(crop_size=100)
         transform.sample_window = lambda *args: (0.0, 0.0, 100.0, 100.0)
-    out = transform(results)
+    out = transform(results())
     assert out['gt_bboxes_labels'].tolist() == [1, 2, 4]
     np.testing.assert_allclose(out['gt_bboxes'].numpy(), boxes[[1, 2, 4]])
     assert out['gt_ignore_flags'].tolist() == [False, True, False]
     # min_gt_area=0 keeps them all.
-    results['gt_bboxes'] = HorizontalBoxes(boxes.copy())
     keep_all = cls(crop_size=100, min_gt_area=0)
     keep_all.sample_window = lambda *args: (0.0, 0.0, 100.0, 100.0)
-    assert len(keep_all(results)['gt_bboxes_labels']) == 5
+    assert len(keep_all(results())['gt_bboxes_labels']) == 5
 
 
 def test_random_interpolation_draws_the_five_methods():

@@ -147,5 +147,5 @@ def test_loss_is_mined_3_to_1_over_all_levels_and_divided_by_all_positives():
             diff = flat_reg[img, a] - _encode(face[assign.gt_inds[a] - 1], anchors[a])
             reg_sum = reg_sum + torch.where(diff.abs() < 1, 0.5 * diff ** 2,
                                             diff.abs() - 0.5).sum()
-    torch.testing.assert_close(sum(losses['loss_cls']), cls_sum / total_pos)
-    torch.testing.assert_close(sum(losses['loss_bbox']), reg_sum / total_pos)
+    torch.testing.assert_close(sum(losses['loss_cls']).sum(), cls_sum / total_pos)
+    torch.testing.assert_close(sum(losses['loss_bbox']).sum(), reg_sum / total_pos)

@@ -56,7 +56,8 @@ def test_head_default_anchors_on_cell_centres():
 def test_rectangular_strides_and_several_anchors():
     generator = CellCenteredAnchorGenerator(strides=[(4, 8)], base_sizes=[16],
                                             ratios=[0.5, 1.0], scales=[1.0])
-    anchors = generator.single_level_grid_priors((3, 5), level_idx=0).view(3, 5, 2, 4)
+    anchors = generator.single_level_grid_priors((3, 5), level_idx=0, device='cpu').view(
+        3, 5, 2, 4)
     centres = (anchors[..., :2] + anchors[..., 2:]) / 2
     expected_x = (torch.arange(5) + 0.5) * 4
     expected_y = (torch.arange(3) + 0.5) * 8
