@@ -4,7 +4,7 @@ _base_ = [
     'mmpretrain::_base_/models/mobilenet_v2_1x.py',
     'mmpretrain::_base_/datasets/imagenet_bs32.py',
     '../_base_/schedules/cls_sgd-0.05-cosine_150e.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/cls_default_runtime.py',
 ]
 custom_imports = dict(imports=['mmdet_rnnpool.cls'], allow_failed_imports=False)
 

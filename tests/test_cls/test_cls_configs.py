@@ -49,6 +49,22 @@ def test_config_builds_and_trains_a_step(path):
     assert cfg.train_cfg.max_epochs == epochs
     assert cfg.auto_scale_lr.base_batch_size == 256 and '_8xb32-' in path
     assert cfg.train_dataloader.batch_size == 32
+    assert cfg.param_scheduler.type == 'CosineAnnealingLR' and cfg.param_scheduler.T_max == epochs
+    assert cfg.default_hooks.checkpoint.save_best == 'accuracy/top1'  # best top-1 reported
+    # Augmentation: random resized crop (scale 0.08 - 1, VWW 0.2 - 1; aspect 3/4 - 4/3), flip;
+    # validation: short edge 256 / 224 of the crop, centre crop; ImageNet mean / std.
+    train = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
+    test = {t.type: t for t in cfg.test_dataloader.dataset.pipeline}
+    crop = train['RandomResizedCrop']
+    assert crop.get('crop_ratio_range', (0.08, 1.0)) == ((0.2, 1.0) if '_vww-' in path else
+                                                         (0.08, 1.0))
+    assert crop.get('aspect_ratio_range', (3. / 4., 4. / 3.)) == (3. / 4., 4. / 3.)
+    assert train['RandomFlip'].direction == 'horizontal' and train['RandomFlip'].prob == 0.5
+    assert test['ResizeEdge'].scale == round(crop.scale * 256 / 224)
+    assert test['CenterCrop'].crop_size == crop.scale
+    assert cfg.data_preprocessor.mean == [123.675, 116.28, 103.53]
+    assert cfg.data_preprocessor.std == [58.395, 57.12, 57.375]
+    assert cfg.data_preprocessor.num_classes == cfg.model.head.num_classes
 
     init_default_scope('mmpretrain')
     from mmpretrain.registry import MODELS
