@@ -6,7 +6,7 @@ import pytest
 from mmdet_rnnpool.models.utils.complexity import renet_macs
 from mmdet_rnnpool.ops import ReNet
 
-REPO = osp.join(osp.dirname(__file__), '..', '..')
+REPO = osp.join(osp.dirname(__file__), '..', '..', '..', '..')
 CONFIGS = osp.join(REPO, 'configs', 'rnnpool_cls')
 
 
