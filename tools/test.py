@@ -21,7 +21,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (and evaluate) an mmdet-rnnpool detector or classifier')
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) an mmdet-rnnpool detector or classifier')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation results and logs')

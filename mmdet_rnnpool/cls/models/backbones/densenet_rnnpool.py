@@ -14,7 +14,8 @@ class DenseNetRNNPool(DenseNet):
     """DenseNet with RNNPool in place of its first blocks and, optionally, of its pools.
 
     Built as MMPretrain's ``DenseNet`` and then changed: the first conv becomes a 3x3 stride-2
-    conv (the paper: "a 3x3 stride-2 conv, then one RNNPoolLayer"), and the max pool P1, dense block D1, transition T1 and dense block D2 give way to ``downsample``
+    conv (the paper: "a 3x3 stride-2 conv, then one RNNPoolLayer"), and the max pool P1, dense
+    block D1, transition T1 and dense block D2 give way to ``downsample``
     (Table 9: RNNPool, patch 8, stride 4, ``h1 = h2 = 48``: 112 x 112 x 64 -> 28 x 28 x 192),
     whose output goes to T2, rebuilt to take it (T2 still gives D3 the channels it had)::
 

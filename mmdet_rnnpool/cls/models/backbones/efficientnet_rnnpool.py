@@ -36,9 +36,9 @@ class EfficientNetRNNPool(EfficientNet):
                  num_replaced: int = 3,
                  out_indices: Optional[Sequence[int]] = None,
                  **kwargs) -> None:
-        super().__init__(arch=arch, **kwargs)
         if kwargs.get('frozen_stages', 0) != 0:
             raise ValueError('EfficientNetRNNPool: frozen_stages is not supported')
+        super().__init__(arch=arch, **kwargs)
         if not 1 <= num_replaced < len(self.layers) - 2:
             raise ValueError(f'EfficientNetRNNPool: num_replaced must be in [1, '
                              f'{len(self.layers) - 3}], got {num_replaced}')

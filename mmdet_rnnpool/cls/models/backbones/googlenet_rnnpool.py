@@ -14,7 +14,8 @@ class GoogLeNetRNNPool(GoogLeNet):
     """GoogLeNet whose stem after the first conv is replaced by one down-sampling layer.
 
     The first conv becomes a 3x3 stride-2 conv (the paper: "a 3x3 stride-2 conv, then one
-    RNNPoolLayer"); the 3x3/2 max-pool, the 1x1 and 3x3 convs and the second max-pool (stride 2 -> 8) give way
+    RNNPoolLayer"); the 3x3/2 max-pool, the 1x1 and 3x3 convs and the second max-pool
+    (stride 2 -> 8) give way
     to ``downsample`` (Table 9: RNNPool, patch 8, stride 4, ``h1 = h2 = 32``: 112 x 112 x 64 ->
     28 x 28 x 128); inception 3a is rebuilt to take its output::
 

@@ -16,7 +16,8 @@ classifiers' blocks:
   GoogLeNet and MobileNetV1 is exactly their 112 x 112 x 64 first map, without the image).
 
 Pools between blocks (the stems' max-pools) and global average pooling run as their producer
-writes (like a 1x1 conv, the final 1x1 conv + average pool never holds its 7 x 7 map). ``single_map`` is also reported: the largest single map held (input or output of a
+writes (like a 1x1 conv, the final 1x1 conv + average pool never holds its 7 x 7 map).
+``single_map`` is also reported: the largest single map held (input or output of a
 block), the figure some of the paper's rows agree with (see ``docs/benchmarks.md``).
 """
 from typing import Dict, Optional, Sequence, Tuple
