@@ -34,6 +34,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .cpu_kernels import load_cpu_kernel
+
 State = Tuple[Tensor, ...]
 
 #: FastGRNN's ``zeta`` / ``nu`` start at +10 / -10, so that ``sigmoid(zeta) = 1 - 4.54e-5`` and
@@ -264,15 +266,21 @@ class FastGRNNCell(BaseRNNCell):
     def recurrence(self, step_inputs: Tensor, consts: Dict[str, Tensor]) -> Tensor:
         """As :meth:`BaseRNNCell.recurrence`, with a hand-written backward when training.
 
-        The steps run with in-place tensor ops; when gradients are needed, the fused backward
-        (:class:`_FastGRNNRecurrence`) needs about half the tensor passes of autograd over the
-        individual steps. Tracers / exporters get the plain steps. ``fused_backward = False``
-        on the cell turns both off.
+        On CPU (float32 / float64) the C++ kernel of :mod:`.cpu_kernels` runs the steps tile
+        by tile and recomputes them in its backward (:class:`_FastGRNNKernelRecurrence`); where
+        it is unavailable, and on other devices, the steps run with in-place tensor ops and,
+        when gradients are needed, the fused backward (:class:`_FastGRNNRecurrence`) needs
+        about half the tensor passes of autograd over the individual steps. Tracers /
+        exporters get the plain steps. ``fused_backward = False`` on the cell turns all of
+        these off.
         """
         if not self.fused_backward or _is_tracing():
             return super().recurrence(step_inputs, consts)
         args = (step_inputs, consts['U'], consts['bias_delta'], consts['sig_zeta'],
                 consts['sig_sum'])
+        kernel = _cpu_kernel_for(args)
+        if kernel is not None:
+            return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel)
         if not (torch.is_grad_enabled() and any(t.requires_grad for t in args)):
             # Inference: the same in-place steps, keeping only the running state.
             h_all = _fastgrnn_steps(*args, self.nonlinearity == 'quant', keep_all=False)[2]
@@ -368,6 +376,42 @@ class _FastGRNNRecurrence(torch.autograd.Function):
                 grad_U.addmm_(grad_pre, h_all[t - 1].t())
                 g = torch.addmm(g.mul_(z), U.t(), grad_pre)
         return grad_xb, grad_U, grad_bias_delta, grad_sig_zeta, grad_sig_sum, None
+
+
+def _cpu_kernel_for(tensors: Sequence[Tensor]) -> Optional[Any]:
+    """The C++ kernel module when all ``tensors`` are CPU float32 / float64 of one dtype."""
+    dtype = tensors[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(
+            t.device.type != 'cpu' or t.dtype != dtype for t in tensors):
+        return None
+    return load_cpu_kernel()
+
+
+class _FastGRNNKernelRecurrence(torch.autograd.Function):
+    """:class:`_FastGRNNRecurrence` computed by the C++ CPU kernel (see :mod:`.cpu_kernels`).
+
+    Saves only its inputs: the backward recomputes the steps tile by tile, in cache.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
+                sig_sum: Tensor, quant: bool, kernel: Any) -> Tensor:
+        xb, U = xb.contiguous(), U.contiguous()
+        flat_bias = bias_delta.reshape(-1).contiguous()
+        scalars = (float(sig_zeta), float(sig_sum))
+        ctx.quant, ctx.kernel, ctx.scalars = quant, kernel, scalars
+        ctx.bias_shape = bias_delta.shape
+        ctx.save_for_backward(xb, U, flat_bias)
+        return kernel.fastgrnn_forward(xb, U, flat_bias, *scalars, quant)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_h: Tensor):
+        xb, U, flat_bias = ctx.saved_tensors
+        grad_xb, grad_U, grad_bias, grad_sig_zeta, grad_sig_sum = ctx.kernel.fastgrnn_backward(
+            grad_h.contiguous(), xb, U, flat_bias, *ctx.scalars, ctx.quant)
+        return (grad_xb, grad_U, grad_bias.view(ctx.bias_shape), grad_sig_zeta, grad_sig_sum,
+                None, None)
 
 
 class GRUCell(BaseRNNCell):
