@@ -143,15 +143,21 @@ class _Windows(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         dim, size, step = ctx.dim, ctx.size, ctx.step
         count = (ctx.shape[dim] - size) // step + 1
-        grad_map = grad.new_zeros(ctx.shape)
+        grad_map = grad.new_empty(ctx.shape)
         out_shape = list(ctx.shape)
         out_shape[dim] = count
         grad = grad.view(ctx.shape[0], size, *out_shape[1:])
         span = (count - 1) * step + 1
+        # Elements t < step of the windows tile [0, count * step) without overlap: they are
+        # copied, so only the tail past it needs zeros before the remaining elements add up.
+        grad_map.narrow(dim, count * step, ctx.shape[dim] - count * step).zero_()
         for t in range(size):
             target = grad_map.narrow(dim, t, span)
             target = target[:, :, ::step] if dim == 2 else target[:, :, :, ::step]
-            target.add_(grad[:, t])
+            if t < step:
+                target.copy_(grad[:, t])
+            else:
+                target.add_(grad[:, t])
         return grad_map, None, None, None
 
 
@@ -230,8 +236,12 @@ def rnn_pool2d(x: Tensor,
     for summary_map, dim, k, s in ((q_rows, 2, kh, sh), (q_cols, 3, kw, sw)):
         seq = _windows(summary_map, dim, k, s)  # (K2, k, N * out_h * out_w)
         # Forward and backward passes in one batch: step a reads summary a / k - 1 - a.
-        backward_order = torch.tensor(list(range(k - 1, -1, -1)), device=x.device)
-        seq = torch.cat([seq, seq.index_select(1, backward_order)], 2)
+        if _is_tracing():  # a Gather for the exporters
+            backward_order = torch.tensor(list(range(k - 1, -1, -1)), device=x.device)
+            reversed_seq = seq.index_select(1, backward_order)
+        else:  # flip's backward is a flip, index_select's a zero fill and an index_add
+            reversed_seq = seq.flip(1)
+        seq = torch.cat([seq, reversed_seq], 2)
         outs.append(run_recurrence(rnn2, seq, consts2).view(hid2, 2, batch, out_h, out_w))
     out = torch.cat(outs, 1)  # (H2, 4, N, out_h, out_w)
     return out.permute(2, 1, 0, 3, 4).reshape(batch, 4 * hid2, out_h, out_w)

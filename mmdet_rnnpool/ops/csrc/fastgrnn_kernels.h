@@ -228,10 +228,10 @@ const T* tile_forward(const Cell<T>& cell, const T* xb, int64_t m0, int64_t widt
 
 // Backward through one row (hidden unit) of one step of a tile: from g = dL/dh' and the
 // step's z, h~ and h_prev (zeros at t = 0) to grad_pre = dL/dpre; accumulates the per-column
-// terms of the sig_sum, sig_zeta and bias_delta gradients.
+// terms of the sig_sum, sig_zeta and bias_delta gradients, and leaves g z in g.
 template <typename T, bool Quant>
 inline void backward_row(const Cell<T>& cell, const T* __restrict z, const T* __restrict ht,
-                         const T* __restrict g, const T* __restrict hp, T* __restrict grad_pre,
+                         T* __restrict g, const T* __restrict hp, T* __restrict grad_pre,
                          T* __restrict acc_ss, T* __restrict acc_sz, T* __restrict acc_bd) {
   const T sz = cell.sig_zeta, ss = cell.sig_sum;
   for (int64_t c = 0; c < kTile; ++c) {
@@ -251,13 +251,14 @@ inline void backward_row(const Cell<T>& cell, const T* __restrict z, const T* __
     }
     acc_bd[c] += grad_pre_h;
     grad_pre[c] = grad_pre_z + grad_pre_h;
+    g[c] *= z[c];  // the part of dL/dh_prev through h' = z h + ..., U^T grad_pre is added later
   }
 }
 
 template <typename T>
 int64_t backward_workspace_size(const Cell<T>& cell) {
   const int64_t block = cell.H * kTile;
-  return 3 * block + 3 * kTile + cell.H * cell.H + 4 * block * cell.steps;
+  return 3 * block + 3 * kTile + cell.H * cell.H + 5 * block * cell.steps;
 }
 
 // Backward of one tile (columns m0 .. m0 + width of xb): writes grad_xb of those columns and
@@ -269,7 +270,8 @@ void tile_backward(const Cell<T>& cell, const T* x, const T* gh, T* gx, int64_t 
   const int64_t H = cell.H, steps = cell.steps, M = cell.M;
   const int64_t block = H * kTile, ld = steps * kTile;
   // pre, g, per-column sums for bias_delta / sig_sum / sig_zeta, a zero row (h before the
-  // first step), grad U of the tile, then grad_pre, z, h~ and h of every step (H, steps, kTile).
+  // first step), grad U of the tile, then grad_pre, z, h~ and h of every step (H, steps, kTile)
+  // and h transposed.
   T* pre = workspace;
   T* g = pre + block;
   T* acc_bd = g + block;
@@ -281,6 +283,7 @@ void tile_backward(const Cell<T>& cell, const T* x, const T* gh, T* gx, int64_t 
   T* z_all = gp_all + H * ld;
   T* ht_all = z_all + H * ld;
   T* h_all = ht_all + H * ld;
+  T* hT = h_all + H * ld;  // h of steps 0 .. steps - 2 transposed, (K, H)
   tile_forward(cell, x, m0, width, true, pre, z_all, ht_all, h_all);
   for (int64_t i = 0; i < H; ++i) {
     std::memcpy(g + i * kTile, gh + i * M + m0, width * sizeof(T));
@@ -301,15 +304,18 @@ void tile_backward(const Cell<T>& cell, const T* x, const T* gh, T* gx, int64_t 
     }
     if (t == 0) break;
     // g = g z + U^T grad_pre (the gradient reaching h of step t - 1).
-    for (int64_t i = 0; i < H; ++i) {
-      const T* z = z_all + i * ld + t * kTile;
-      T* gi = g + i * kTile;
-      for (int64_t c = 0; c < kTile; ++c) gi[c] *= z[c];
-    }
     gemm_acc<T>(H, kTile, H, cell.Ut, H, gp_all + t * kTile, ld, g, kTile);
   }
-  // grad U = sum over steps t >= 1 of grad_pre_t h_{t-1}^T: one product over the tile.
-  if (steps > 1) gemm_nt_acc<T>(H, H, (steps - 1) * kTile, gp_all + kTile, ld, h_all, ld, gU, H);
+  // grad U = sum over steps t >= 1 of grad_pre_t h_{t-1}^T: one product over the tile, with
+  // h transposed (K, H) when H fills whole register blocks, else as dot products of rows.
+  const int64_t K = (steps - 1) * kTile;
+  if (K > 0 && H % (kVecBytes / int64_t(sizeof(T)) * kBlockVecs) == 0) {
+    for (int64_t j = 0; j < H; ++j)
+      for (int64_t k = 0; k < K; ++k) hT[k * H + j] = h_all[j * ld + k];
+    gemm_acc<T>(H, H, K, gp_all + kTile, ld, hT, H, gU, H);
+  } else if (K > 0) {
+    gemm_nt_acc<T>(H, H, K, gp_all + kTile, ld, h_all, ld, gU, H);
+  }
   for (int64_t e = 0; e < H * H; ++e) sum[e] += gU[e];
   for (int64_t i = 0; i < H; ++i)
     for (int64_t c = 0; c < kTile; ++c) sum[H * H + i] += acc_bd[i * kTile + c];
