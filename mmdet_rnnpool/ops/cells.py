@@ -280,7 +280,8 @@ class FastGRNNCell(BaseRNNCell):
                 consts['sig_sum'])
         kernel = _cpu_kernel_for(args)
         if kernel is not None:
-            return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel)
+            return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel,
+                                                   0, step_inputs.shape[1], 1)
         if not (torch.is_grad_enabled() and any(t.requires_grad for t in args)):
             # Inference: the same in-place steps, keeping only the running state.
             h_all = _fastgrnn_steps(*args, self.nonlinearity == 'quant', keep_all=False)[2]
@@ -288,6 +289,30 @@ class FastGRNNCell(BaseRNNCell):
         return _FastGRNNRecurrence.apply(step_inputs, consts['U'], consts['bias_delta'],
                                          consts['sig_zeta'], consts['sig_sum'],
                                          self.nonlinearity == 'quant')
+
+    def window_recurrence(self, feature_map: Tensor, dim: int, size: int, step: int,
+                          consts: Dict[str, Tensor]) -> Optional[Tensor]:
+        """Run over the windows of a map straight from the map, where the C++ kernel can.
+
+        The sequences are the windows of ``size`` elements and stride ``step`` along ``dim``
+        (2 or 3) of the feature-first ``(K, N, A, B)`` map of :meth:`step_inputs` terms,
+        ordered like the map with ``dim`` replaced by the window index. Equals
+        :meth:`recurrence` over those windows stacked into ``(K, size, L)``, without
+        materialising them (nor, in the backward, their gradient).
+
+        Returns:
+            Tensor | None: The last ``h`` ``(H, L)``; None where the kernel does not apply
+            (not CPU float32 / float64, tracing, ``fused_backward`` off, kernel unavailable).
+        """
+        if not self.fused_backward or _is_tracing():
+            return None
+        args = (feature_map, consts['U'], consts['bias_delta'], consts['sig_zeta'],
+                consts['sig_sum'])
+        kernel = _cpu_kernel_for(args)
+        if kernel is None:
+            return None
+        return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel, dim,
+                                               size, step)
 
 
 def _fastgrnn_steps(xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
@@ -390,28 +415,32 @@ def _cpu_kernel_for(tensors: Sequence[Tensor]) -> Optional[Any]:
 class _FastGRNNKernelRecurrence(torch.autograd.Function):
     """:class:`_FastGRNNRecurrence` computed by the C++ CPU kernel (see :mod:`.cpu_kernels`).
 
-    Saves only its inputs: the backward recomputes the steps tile by tile, in cache.
+    ``source`` is either the ``(H, T, M)`` step inputs (``mode`` 0) or an ``(H, N, A, B)`` map
+    whose windows of ``steps`` elements and stride ``stride`` along dim ``mode`` (2 or 3) are
+    the sequences (see :meth:`FastGRNNCell.window_recurrence`). Saves only its inputs: the
+    backward recomputes the steps tile by tile, in cache.
     """
 
     @staticmethod
-    def forward(ctx: Any, xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
-                sig_sum: Tensor, quant: bool, kernel: Any) -> Tensor:
-        xb, U = xb.contiguous(), U.contiguous()
+    def forward(ctx: Any, source: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
+                sig_sum: Tensor, quant: bool, kernel: Any, mode: int, steps: int,
+                stride: int) -> Tensor:
+        source, U = source.contiguous(), U.contiguous()
         flat_bias = bias_delta.reshape(-1).contiguous()
-        scalars = (float(sig_zeta), float(sig_sum))
-        ctx.quant, ctx.kernel, ctx.scalars = quant, kernel, scalars
-        ctx.bias_shape = bias_delta.shape
-        ctx.save_for_backward(xb, U, flat_bias)
-        return kernel.fastgrnn_forward(xb, U, flat_bias, *scalars, quant)
+        ctx.args = (mode, steps, stride)
+        ctx.tail = (float(sig_zeta), float(sig_sum), quant)
+        ctx.kernel, ctx.bias_shape = kernel, bias_delta.shape
+        ctx.save_for_backward(source, U, flat_bias)
+        return kernel.fastgrnn_forward(source, *ctx.args, U, flat_bias, *ctx.tail)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_h: Tensor):
-        xb, U, flat_bias = ctx.saved_tensors
-        grad_xb, grad_U, grad_bias, grad_sig_zeta, grad_sig_sum = ctx.kernel.fastgrnn_backward(
-            grad_h.contiguous(), xb, U, flat_bias, *ctx.scalars, ctx.quant)
-        return (grad_xb, grad_U, grad_bias.view(ctx.bias_shape), grad_sig_zeta, grad_sig_sum,
-                None, None)
+        source, U, flat_bias = ctx.saved_tensors
+        grad_source, grad_U, grad_bias, grad_sig_zeta, grad_sig_sum = ctx.kernel.fastgrnn_backward(
+            grad_h.contiguous(), source, *ctx.args, U, flat_bias, *ctx.tail)
+        return (grad_source, grad_U, grad_bias.view(ctx.bias_shape), grad_sig_zeta,
+                grad_sig_sum, None, None, None, None, None)
 
 
 class GRUCell(BaseRNNCell):

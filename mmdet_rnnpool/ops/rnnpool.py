@@ -161,6 +161,17 @@ class _Windows(torch.autograd.Function):
         return grad_map, None, None, None
 
 
+def _window_recurrence(cell: BaseRNNCell, feature_map: Tensor, dim: int, size: int, step: int,
+                       consts) -> Tensor:
+    """``cell`` over the windows of ``feature_map`` (see :func:`_windows`): last ``h``."""
+    window_recurrence = getattr(cell, 'window_recurrence', None)
+    if window_recurrence is not None:  # read straight from the map (C++ kernel)
+        last = window_recurrence(feature_map, dim, size, step, consts)
+        if last is not None:
+            return last
+    return run_recurrence(cell, _windows(feature_map, dim, size, step), consts)
+
+
 def rnn_pool2d(x: Tensor,
                rnn1: BaseRNNCell,
                rnn2: BaseRNNCell,
@@ -209,21 +220,29 @@ def rnn_pool2d(x: Tensor,
     # map, copied once into (K, T, sequences).
     # RNN1 input projection, once per pixel: (K1, N, h, w).
     consts1 = rnn1.precompute()
-    pixels = x[:, :, :keep_h, :keep_w].transpose(0, 1)
-    proj = torch.mm(rnn1.W, pixels.reshape(pixels.shape[0], -1))
-    proj = proj.view(-1, batch, keep_h, keep_w)
     # Zero-padding the projection == projecting the zero-padded input (W x has no bias).
-    proj = F.pad(proj, (pw, need_w - pw - keep_w, ph, need_h - ph - keep_h))
+    if _is_tracing():
+        pixels = x[:, :, :keep_h, :keep_w].transpose(0, 1)
+        proj = torch.mm(rnn1.W, pixels.reshape(pixels.shape[0], -1))
+        proj = proj.view(-1, batch, keep_h, keep_w)
+        proj = F.pad(proj, (pw, need_w - pw - keep_w, ph, need_h - ph - keep_h))
+    else:
+        # Every pixel projected, then one pad that also crops (negative amounts) the rows /
+        # columns no patch visits: slicing x instead would cost a zero-filled copy of the
+        # input's gradient per sliced dim.
+        proj = torch.mm(rnn1.W, x.transpose(0, 1).reshape(x.shape[1], -1))
+        proj = proj.view(-1, batch, in_h, in_w)
+        pads = (pw, need_w - pw - in_w, ph, need_h - ph - in_h)
+        if any(pads):
+            proj = F.pad(proj, pads)
     proj = rnn1.step_inputs(proj, consts1)  # (K1, N, need_h, need_w)
     k1 = proj.shape[0]
 
     # Row sequences: step t reads column j * sw + t -> (K1, kw, N * need_h * out_w).
-    rows = _windows(proj, 3, kw, sw)
     # Column sequences: step t reads row i * sh + t -> (K1, kh, N * out_h * need_w).
-    cols = _windows(proj, 2, kh, sh)
-    num_rows = rows.shape[2]
-    summaries = torch.cat([run_recurrence(rnn1, rows, consts1),
-                           run_recurrence(rnn1, cols, consts1)], 1)
+    summaries = torch.cat([_window_recurrence(rnn1, proj, 3, kw, sw, consts1),
+                           _window_recurrence(rnn1, proj, 2, kh, sh, consts1)], 1)
+    num_rows = batch * need_h * out_w
 
     # RNN2 projection: once per summary, then gathered per patch.
     consts2 = rnn2.precompute()

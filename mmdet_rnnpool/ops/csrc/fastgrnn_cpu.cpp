@@ -6,8 +6,8 @@
 // its time steps while its state stays in cache, with every elementwise part of a step in one
 // pass. The backward recomputes a tile's steps instead of storing them.
 //
-// Layout (feature-first, as cells.py): step inputs xb (H, T, M), contiguous; U (H, H);
-// bias_delta (H); state (H, M). The equations (see cells.py, FastGRNNCell):
+// Layout (feature-first, as cells.py): step inputs xb (H, T, M) contiguous, or read straight
+// from the windows of a (H, N, A, B) map (see Plan); U (H, H); bias_delta (H); state (H, M). The equations (see cells.py, FastGRNNCell):
 //   pre = xb_t + U h;  z = s(pre);  h~ = t(pre + bias_delta)
 //   h' = h~ sig_sum + z (h - sig_zeta h~)          (h' = h~ (sig_sum - sig_zeta z) at t = 0)
 // with s / t = sigmoid / tanh ('standard', tanh as 2 sigmoid(2 x) - 1) or the quant clamps.
@@ -28,8 +28,6 @@ Cell<T> make_cell(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& U
                   const at::Tensor& bias_delta, double sig_zeta, double sig_sum, bool quant) {
   Cell<T> cell;
   cell.H = xb.size(0);
-  cell.steps = xb.size(1);
-  cell.M = xb.size(2);
   cell.U = U.data_ptr<T>();
   cell.Ut = Ut.defined() ? Ut.data_ptr<T>() : nullptr;
   cell.bias_delta = bias_delta.data_ptr<T>();
@@ -42,8 +40,6 @@ Cell<T> make_cell(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& U
 void check_inputs(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& bias_delta) {
   TORCH_CHECK(xb.device().is_cpu() && U.device().is_cpu() && bias_delta.device().is_cpu(),
               "fastgrnn_cpu: CPU tensors only");
-  TORCH_CHECK(xb.dim() == 3 && xb.is_contiguous(), "fastgrnn_cpu: xb must be contiguous (H, T, M)");
-  TORCH_CHECK(xb.size(1) >= 1, "fastgrnn_cpu: at least one time step");
   const int64_t H = xb.size(0);
   TORCH_CHECK(U.dim() == 2 && U.size(0) == H && U.size(1) == H && U.is_contiguous(),
               "fastgrnn_cpu: U must be contiguous (H, H)");
@@ -53,63 +49,136 @@ void check_inputs(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& b
               "fastgrnn_cpu: dtypes differ");
 }
 
-// Last hidden state (H, M) of FastGRNN run from the zero state over xb (H, T, M).
-at::Tensor fastgrnn_forward(const at::Tensor& xb, const at::Tensor& U,
-                            const at::Tensor& bias_delta, double sig_zeta, double sig_sum,
-                            bool quant) {
-  check_inputs(xb, U, bias_delta);
-  const int64_t H = xb.size(0), M = xb.size(2);
-  at::Tensor out = at::empty({H, M}, xb.options());
-  const int64_t tiles = (M + kTile - 1) / kTile;
-  AT_DISPATCH_FLOATING_TYPES(xb.scalar_type(), "fastgrnn_forward", [&] {
-    const Cell<scalar_t> cell =
-        make_cell<scalar_t>(xb, U, at::Tensor(), bias_delta, sig_zeta, sig_sum, quant);
-    const scalar_t* x = xb.data_ptr<scalar_t>();
+// Which sequences a call runs, tile by tile. mode 0: the columns of plain step inputs
+// (H, T, M). mode 2 / 3: the windows of length `steps` and stride `stride` along dim 2 / 3 of a
+// (H, N, A, B) map, ordered like the map with that dim replaced by the window index (as
+// rnnpool.py's _windows): window (n, w, b) of mode 2 reads rows w * stride + t, column b;
+// window (n, a, w) of mode 3 reads row a, columns w * stride + t. A task is a set of tiles that
+// no other task's windows overlap (so the backward may add into the map's gradient
+// without races): mode 2 tiles are 64 consecutive columns b of one window row (n, w), a task
+// all windows w of (n, a column block); mode 3 likewise with rows a as the lanes.
+struct Plan {
+  int mode;
+  int64_t N, A, B, steps, stride, count, lane_blocks, tasks, tiles_per_task, out_size;
+  Layout layout;
+
+  Plan(const at::Tensor& src, int mode_, int64_t steps_, int64_t stride_) : mode(mode_) {
+    TORCH_CHECK(src.is_contiguous(), "fastgrnn_cpu: step inputs must be contiguous");
+    if (mode == 0) {
+      TORCH_CHECK(src.dim() == 3 && src.size(1) >= 1, "fastgrnn_cpu: expected (H, T, M)");
+      N = 1, A = 1, steps = src.size(1), B = src.size(2), stride = 1, count = 1;
+      lane_blocks = (B + kTile - 1) / kTile;
+      tasks = lane_blocks, tiles_per_task = 1, out_size = B;
+      layout = {steps * B, B, 1};
+      return;
+    }
+    TORCH_CHECK(mode == 2 || mode == 3, "fastgrnn_cpu: mode must be 0, 2 or 3");
+    TORCH_CHECK(src.dim() == 4, "fastgrnn_cpu: expected a (H, N, A, B) map");
+    N = src.size(1), A = src.size(2), B = src.size(3), steps = steps_, stride = stride_;
+    const int64_t along = mode == 2 ? A : B, lanes = mode == 2 ? B : A;
+    TORCH_CHECK(steps >= 1 && stride >= 1 && along >= steps, "fastgrnn_cpu: bad windows");
+    count = (along - steps) / stride + 1;
+    lane_blocks = (lanes + kTile - 1) / kTile;
+    tasks = N * lane_blocks, tiles_per_task = count;
+    out_size = N * count * lanes;
+    layout = mode == 2 ? Layout{N * A * B, B, 1} : Layout{N * A * B, 1, B};
+  }
+
+  struct Tile {
+    int64_t base, width, out0, out_stride;
+  };
+
+  Tile tile(int64_t task, int64_t w) const {
+    if (mode == 0) {
+      const int64_t m0 = task * kTile;
+      return {m0, std::min(kTile, B - m0), m0, 1};
+    }
+    const int64_t n = task / lane_blocks, p0 = (task % lane_blocks) * kTile;
+    if (mode == 2)
+      return {n * A * B + w * stride * B + p0, std::min(kTile, B - p0), (n * count + w) * B + p0, 1};
+    return {n * A * B + p0 * B + w * stride, std::min(kTile, A - p0), (n * A + p0) * count + w,
+            count};
+  }
+};
+
+// Last hidden state (H, L) of FastGRNN run from the zero state over the sequences of Plan.
+at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, int64_t stride,
+                            const at::Tensor& U, const at::Tensor& bias_delta, double sig_zeta,
+                            double sig_sum, bool quant) {
+  check_inputs(src, U, bias_delta);
+  const Plan plan(src, static_cast<int>(mode), steps, stride);
+  const int64_t H = src.size(0), L = plan.out_size;
+  at::Tensor out = at::empty({H, L}, src.options());
+  AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "fastgrnn_forward", [&] {
+    Cell<scalar_t> cell = make_cell<scalar_t>(src, U, at::Tensor(), bias_delta, sig_zeta,
+                                              sig_sum, quant);
+    cell.steps = plan.steps;
+    cell.layout = plan.layout;
+    const scalar_t* x = src.data_ptr<scalar_t>();
     scalar_t* o = out.data_ptr<scalar_t>();
-    at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, plan.tasks, 1, [&](int64_t begin, int64_t end) {
       const int64_t block = H * kTile;
       // pre, z, h~, h (two slots); a torch allocation, so that memory profilers see it.
-      at::Tensor buffer = at::empty({5 * block}, xb.options());
+      at::Tensor buffer = at::empty({5 * block}, src.options());
       scalar_t* pre = buffer.data_ptr<scalar_t>();
-      for (int64_t tile = begin; tile < end; ++tile) {
-        const int64_t m0 = tile * kTile, width = std::min(kTile, M - m0);
-        const scalar_t* h = tile_forward(cell, x, m0, width, false, pre, pre + block,
-                                         pre + 2 * block, pre + 3 * block);
-        for (int64_t i = 0; i < H; ++i)
-          std::memcpy(o + i * M + m0, h + i * 2 * kTile, width * sizeof(scalar_t));
-      }
+      for (int64_t task = begin; task < end; ++task)
+        for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
+          const Plan::Tile tile = plan.tile(task, w);
+          const scalar_t* h = tile_forward(cell, x, tile.base, tile.width, false, pre,
+                                           pre + block, pre + 2 * block, pre + 3 * block);
+          for (int64_t i = 0; i < H; ++i) {
+            scalar_t* to = o + i * L + tile.out0;
+            const scalar_t* from = h + i * 2 * kTile;
+            for (int64_t c = 0; c < tile.width; ++c) to[c * tile.out_stride] = from[c];
+          }
+        }
     });
   });
   return out;
 }
 
-// Gradients of fastgrnn_forward's output with respect to xb, U, bias_delta, sig_zeta and
-// sig_sum (the last three: (H, 1), (1,), (1,)), recomputing the forward steps tile by tile.
-std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_h, const at::Tensor& xb,
+// Gradients of fastgrnn_forward's output with respect to its step inputs (shaped like src),
+// U, bias_delta, sig_zeta and sig_sum ((H, 1), (1,), (1,)), recomputing the forward steps
+// tile by tile.
+std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::Tensor& src,
+                                          int64_t mode, int64_t steps, int64_t stride,
                                           const at::Tensor& U, const at::Tensor& bias_delta,
                                           double sig_zeta, double sig_sum, bool quant) {
-  check_inputs(xb, U, bias_delta);
-  const int64_t H = xb.size(0), steps = xb.size(1), M = xb.size(2);
-  TORCH_CHECK(grad_h.dim() == 2 && grad_h.size(0) == H && grad_h.size(1) == M &&
-                  grad_h.is_contiguous() && grad_h.scalar_type() == xb.scalar_type(),
-              "fastgrnn_cpu: grad_h must be contiguous (H, M)");
-  at::Tensor grad_xb = at::empty_like(xb);
+  check_inputs(src, U, bias_delta);
+  const Plan plan(src, static_cast<int>(mode), steps, stride);
+  const int64_t H = src.size(0), L = plan.out_size;
+  TORCH_CHECK(grad_out.dim() == 2 && grad_out.size(0) == H && grad_out.size(1) == L &&
+                  grad_out.is_contiguous() && grad_out.scalar_type() == src.scalar_type(),
+              "fastgrnn_cpu: grad_out must be contiguous (H, L)");
+  at::Tensor grad_src = at::zeros_like(src);
   const at::Tensor Ut = U.t().contiguous();
-  const int64_t tiles = (M + kTile - 1) / kTile;
   const int threads = at::get_num_threads();
   // Per-thread sums in double: grad U (H*H), grad bias_delta (H), sig_zeta, sig_sum.
   std::vector<std::vector<double>> sums(threads, std::vector<double>(H * H + H + 2, 0.0));
-  AT_DISPATCH_FLOATING_TYPES(xb.scalar_type(), "fastgrnn_backward", [&] {
-    const Cell<scalar_t> cell = make_cell<scalar_t>(xb, U, Ut, bias_delta, sig_zeta, sig_sum, quant);
-    const scalar_t* x = xb.data_ptr<scalar_t>();
-    const scalar_t* gh = grad_h.data_ptr<scalar_t>();
-    scalar_t* gx = grad_xb.data_ptr<scalar_t>();
-    at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
+  AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "fastgrnn_backward", [&] {
+    Cell<scalar_t> cell = make_cell<scalar_t>(src, U, Ut, bias_delta, sig_zeta, sig_sum, quant);
+    cell.steps = plan.steps;
+    cell.layout = plan.layout;
+    const scalar_t* x = src.data_ptr<scalar_t>();
+    const scalar_t* go = grad_out.data_ptr<scalar_t>();
+    scalar_t* gx = grad_src.data_ptr<scalar_t>();
+    at::parallel_for(0, plan.tasks, 1, [&](int64_t begin, int64_t end) {
       std::vector<double>& sum = sums[at::get_thread_num()];
-      at::Tensor workspace = at::empty({backward_workspace_size(cell)}, xb.options());
-      for (int64_t tile = begin; tile < end; ++tile)
-        tile_backward(cell, x, gh, gx, tile * kTile, std::min(kTile, M - tile * kTile),
-                      workspace.data_ptr<scalar_t>(), sum.data());
+      const int64_t block = H * kTile;
+      at::Tensor workspace =
+          at::empty({backward_workspace_size(cell) + block}, src.options());
+      scalar_t* g = workspace.data_ptr<scalar_t>();
+      for (int64_t task = begin; task < end; ++task)
+        for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
+          const Plan::Tile tile = plan.tile(task, w);
+          for (int64_t i = 0; i < H; ++i) {
+            const scalar_t* from = go + i * L + tile.out0;
+            scalar_t* to = g + i * kTile;
+            for (int64_t c = 0; c < tile.width; ++c) to[c] = from[c * tile.out_stride];
+            std::fill(to + tile.width, to + kTile, scalar_t(0));
+          }
+          tile_backward(cell, x, g, gx, tile.base, tile.width, g + block, sum.data());
+        }
     });
   });
   std::vector<double> total(H * H + H + 2, 0.0);
@@ -117,17 +186,18 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_h, const at::Te
     for (size_t e = 0; e < total.size(); ++e) total[e] += s[e];
   const auto options_double = at::TensorOptions().dtype(at::kDouble);
   at::Tensor all = at::from_blob(total.data(), {static_cast<int64_t>(total.size())}, options_double)
-                       .to(xb.scalar_type());
+                       .to(src.scalar_type());
   at::Tensor grad_U = all.narrow(0, 0, H * H).view({H, H}).clone();
   at::Tensor grad_bias_delta = all.narrow(0, H * H, H).view({H, 1}).clone();
   at::Tensor grad_sig_zeta = all.narrow(0, H * H + H, 1).clone();
   at::Tensor grad_sig_sum = all.narrow(0, H * H + H + 1, 1).clone();
-  return {grad_xb, grad_U, grad_bias_delta, grad_sig_zeta, grad_sig_sum};
+  return {grad_src, grad_U, grad_bias_delta, grad_sig_zeta, grad_sig_sum};
 }
 
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("fastgrnn_forward", &fastgrnn_forward, "FastGRNN last state over (H, T, M) step inputs");
+  m.def("fastgrnn_forward", &fastgrnn_forward,
+        "FastGRNN last state over plain (H, T, M) step inputs or the windows of a map");
   m.def("fastgrnn_backward", &fastgrnn_backward, "Gradients of fastgrnn_forward (recomputing)");
 }

@@ -147,9 +147,19 @@ void gemm_nt_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const
       gemm_nt_block<T, 1, 1>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
 }
 
+// Where the step inputs of a tile's sequences are: element (row k, step t, column c) of a
+// tile whose first element is at offset base lies at base + k * row_stride + t * step_stride
+// + c * lane_stride. Plain (H, T, M)
+// sequences: base = m0, row_stride = T * M, step_stride = M, lane_stride = 1. Windows of a
+// (H, N, A, B) map (see fastgrnn_cpu.cpp) use the map's strides instead.
+struct Layout {
+  int64_t row_stride, step_stride, lane_stride;
+};
+
 template <typename T>
 struct Cell {
-  int64_t H, steps, M;
+  int64_t H, steps;
+  Layout layout;
   const T* U;
   const T* Ut;  // U transposed (H, H), for the backward
   const T* bias_delta;
@@ -189,15 +199,39 @@ inline void step_rows(const Cell<T>& cell, const T* __restrict pre, const T* __r
   }
 }
 
-// Copies xb[:, t, m0:m0 + width] into pre (H, kTile), zero beyond width.
+// Copies the step-t inputs of the tile at base (width columns) into pre (H, kTile), zero
+// beyond width.
 template <typename T>
-inline void load_step(const Cell<T>& cell, const T* xb, int64_t t, int64_t m0, int64_t width,
+inline void load_step(const Cell<T>& cell, const T* src, int64_t base, int64_t t, int64_t width,
                       T* pre) {
+  const Layout& l = cell.layout;
+  const int64_t step = t;
   for (int64_t i = 0; i < cell.H; ++i) {
-    const T* src = xb + (i * cell.steps + t) * cell.M + m0;
+    const T* from = src + base + i * l.row_stride + step * l.step_stride;
     T* dst = pre + i * kTile;
-    std::memcpy(dst, src, width * sizeof(T));
+    if (l.lane_stride == 1) {
+      std::memcpy(dst, from, width * sizeof(T));
+    } else {
+      for (int64_t c = 0; c < width; ++c) dst[c] = from[c * l.lane_stride];
+    }
     if (width < kTile) std::fill(dst + width, dst + kTile, T(0));
+  }
+}
+
+// Adds grad_pre (H, kTile) of step t to the step inputs' gradient, laid out as the inputs.
+template <typename T>
+inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, T* grad_src,
+                            int64_t base, int64_t t, int64_t width) {
+  const Layout& l = cell.layout;
+  const int64_t step = t;
+  for (int64_t i = 0; i < cell.H; ++i) {
+    T* to = grad_src + base + i * l.row_stride + step * l.step_stride;
+    const T* from = grad_pre + i * ld;
+    if (l.lane_stride == 1) {
+      for (int64_t c = 0; c < width; ++c) to[c] += from[c];
+    } else {
+      for (int64_t c = 0; c < width; ++c) to[c * l.lane_stride] += from[c];
+    }
   }
 }
 
@@ -205,13 +239,13 @@ inline void load_step(const Cell<T>& cell, const T* xb, int64_t t, int64_t m0, i
 // (H, steps, kTile); otherwise z / h~ use one (H, kTile) slot and h alternates between the
 // two slots of an (H, 2, kTile) buffer. Returns the last h (row stride: see h_stride).
 template <typename T>
-const T* tile_forward(const Cell<T>& cell, const T* xb, int64_t m0, int64_t width, bool keep_all,
+const T* tile_forward(const Cell<T>& cell, const T* xb, int64_t base, int64_t width, bool keep_all,
                       T* pre, T* z_all, T* ht_all, T* h_all) {
   const int64_t ld_zh = keep_all ? cell.steps * kTile : kTile;
   const int64_t ld_h = keep_all ? cell.steps * kTile : 2 * kTile;
   const T* h_prev = nullptr;
   for (int64_t t = 0; t < cell.steps; ++t) {
-    load_step(cell, xb, t, m0, width, pre);
+    load_step(cell, xb, base, t, width, pre);
     if (h_prev != nullptr)
       gemm_acc<T>(cell.H, kTile, cell.H, cell.U, cell.H, h_prev, ld_h, pre, kTile);
     T* z = z_all + (keep_all ? t * kTile : 0);
@@ -261,20 +295,20 @@ int64_t backward_workspace_size(const Cell<T>& cell) {
   return 3 * block + 3 * kTile + cell.H * cell.H + 5 * block * cell.steps;
 }
 
-// Backward of one tile (columns m0 .. m0 + width of xb): writes grad_xb of those columns and
-// adds this tile's grad U (H * H), grad bias_delta (H), grad sig_zeta and grad sig_sum to
-// sum (double). xb (H, steps, M), grad_h (H, M), grad_xb (H, steps, M).
+// Backward of one tile (inputs at base, see Layout; g (H, kTile) holds dL/dh of its last
+// step, zero beyond width, and is overwritten): adds the tile's input gradient to grad_src
+// (laid out as the inputs) and its grad U (H * H), grad bias_delta (H), grad sig_zeta and
+// grad sig_sum to sum (double).
 template <typename T>
-void tile_backward(const Cell<T>& cell, const T* x, const T* gh, T* gx, int64_t m0,
+void tile_backward(const Cell<T>& cell, const T* x, T* g, T* gx, int64_t base,
                    int64_t width, T* workspace, double* sum) {
-  const int64_t H = cell.H, steps = cell.steps, M = cell.M;
+  const int64_t H = cell.H, steps = cell.steps;
   const int64_t block = H * kTile, ld = steps * kTile;
   // pre, g, per-column sums for bias_delta / sig_sum / sig_zeta, a zero row (h before the
   // first step), grad U of the tile, then grad_pre, z, h~ and h of every step (H, steps, kTile)
   // and h transposed.
   T* pre = workspace;
-  T* g = pre + block;
-  T* acc_bd = g + block;
+  T* acc_bd = pre + 2 * block;
   T* acc_ss = acc_bd + block;
   T* acc_sz = acc_ss + kTile;
   T* zeros = acc_sz + kTile;
@@ -284,11 +318,7 @@ void tile_backward(const Cell<T>& cell, const T* x, const T* gh, T* gx, int64_t 
   T* ht_all = z_all + H * ld;
   T* h_all = ht_all + H * ld;
   T* hT = h_all + H * ld;  // h of steps 0 .. steps - 2 transposed, (K, H)
-  tile_forward(cell, x, m0, width, true, pre, z_all, ht_all, h_all);
-  for (int64_t i = 0; i < H; ++i) {
-    std::memcpy(g + i * kTile, gh + i * M + m0, width * sizeof(T));
-    if (width < kTile) std::fill(g + i * kTile + width, g + (i + 1) * kTile, T(0));
-  }
+  tile_forward(cell, x, base, width, true, pre, z_all, ht_all, h_all);
   std::fill(acc_bd, gp_all, T(0));
   for (int64_t t = steps - 1; t >= 0; --t) {
     for (int64_t i = 0; i < H; ++i) {
@@ -300,8 +330,8 @@ void tile_backward(const Cell<T>& cell, const T* x, const T* gh, T* gx, int64_t 
       else
         backward_row<T, false>(cell, z_all + at, ht_all + at, g + i * kTile, hp, gp_all + at,
                                acc_ss, acc_sz, acc_bd + i * kTile);
-      std::memcpy(gx + (i * steps + t) * M + m0, gp_all + at, width * sizeof(T));
     }
+    store_step_grad(cell, gp_all + t * kTile, ld, gx, base, t, width);
     if (t == 0) break;
     // g = g z + U^T grad_pre (the gradient reaching h of step t - 1).
     gemm_acc<T>(H, kTile, H, cell.Ut, H, gp_all + t * kTile, ld, g, kTile);
