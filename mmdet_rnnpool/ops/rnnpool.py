@@ -227,14 +227,14 @@ def rnn_pool2d(x: Tensor,
         proj = proj.view(-1, batch, keep_h, keep_w)
         proj = F.pad(proj, (pw, need_w - pw - keep_w, ph, need_h - ph - keep_h))
     else:
-        # Every pixel projected, then one pad that also crops (negative amounts) the rows /
-        # columns no patch visits: slicing x instead would cost a zero-filled copy of the
-        # input's gradient per sliced dim.
-        proj = torch.mm(rnn1.W, x.transpose(0, 1).reshape(x.shape[1], -1))
-        proj = proj.view(-1, batch, in_h, in_w)
+        # Every pixel projected (per image: no transposed copy of x), then one pad that also
+        # crops (negative amounts) the rows / columns no patch visits: slicing x instead
+        # would cost a zero-filled copy of the input's gradient per sliced dim.
+        proj = torch.bmm(rnn1.W.expand(batch, -1, -1), x.flatten(2))
+        proj = proj.view(batch, -1, in_h, in_w).transpose(0, 1)
         pads = (pw, need_w - pw - in_w, ph, need_h - ph - in_h)
-        if any(pads):
-            proj = F.pad(proj, pads)
+        proj = F.pad(proj, pads) if any(pads) else proj
+        proj = proj.contiguous()
     proj = rnn1.step_inputs(proj, consts1)  # (K1, N, need_h, need_w)
     k1 = proj.shape[0]
 

@@ -34,6 +34,7 @@ Cell<T> make_cell(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& U
   cell.sig_zeta = static_cast<T>(sig_zeta);
   cell.sig_sum = static_cast<T>(sig_sum);
   cell.quant = quant;
+  cell.accumulate = true;
   return cell;
 }
 
@@ -150,7 +151,8 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
   TORCH_CHECK(grad_out.dim() == 2 && grad_out.size(0) == H && grad_out.size(1) == L &&
                   grad_out.is_contiguous() && grad_out.scalar_type() == src.scalar_type(),
               "fastgrnn_cpu: grad_out must be contiguous (H, L)");
-  at::Tensor grad_src = at::zeros_like(src);
+  // Plain inputs get each gradient element once; windows of a map add up.
+  at::Tensor grad_src = plan.mode == 0 ? at::empty_like(src) : at::zeros_like(src);
   const at::Tensor Ut = U.t().contiguous();
   const int threads = at::get_num_threads();
   // Per-thread sums in double: grad U (H*H), grad bias_delta (H), sig_zeta, sig_sum.
@@ -159,6 +161,7 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
     Cell<scalar_t> cell = make_cell<scalar_t>(src, U, Ut, bias_delta, sig_zeta, sig_sum, quant);
     cell.steps = plan.steps;
     cell.layout = plan.layout;
+    cell.accumulate = plan.mode != 0;
     const scalar_t* x = src.data_ptr<scalar_t>();
     const scalar_t* go = grad_out.data_ptr<scalar_t>();
     scalar_t* gx = grad_src.data_ptr<scalar_t>();
@@ -181,16 +184,15 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
         }
     });
   });
-  std::vector<double> total(H * H + H + 2, 0.0);
+  at::Tensor totals = at::zeros({H * H + H + 2}, src.options().dtype(at::kDouble));
+  double* total = totals.data_ptr<double>();
   for (const auto& s : sums)
-    for (size_t e = 0; e < total.size(); ++e) total[e] += s[e];
-  const auto options_double = at::TensorOptions().dtype(at::kDouble);
-  at::Tensor all = at::from_blob(total.data(), {static_cast<int64_t>(total.size())}, options_double)
-                       .to(src.scalar_type());
-  at::Tensor grad_U = all.narrow(0, 0, H * H).view({H, H}).clone();
-  at::Tensor grad_bias_delta = all.narrow(0, H * H, H).view({H, 1}).clone();
-  at::Tensor grad_sig_zeta = all.narrow(0, H * H + H, 1).clone();
-  at::Tensor grad_sig_sum = all.narrow(0, H * H + H + 1, 1).clone();
+    for (int64_t e = 0; e < H * H + H + 2; ++e) total[e] += s[e];
+  totals = totals.to(src.scalar_type());
+  at::Tensor grad_U = totals.narrow(0, 0, H * H).view({H, H});
+  at::Tensor grad_bias_delta = totals.narrow(0, H * H, H).view({H, 1});
+  at::Tensor grad_sig_zeta = totals.narrow(0, H * H + H, 1);
+  at::Tensor grad_sig_sum = totals.narrow(0, H * H + H + 1, 1);
   return {grad_src, grad_U, grad_bias_delta, grad_sig_zeta, grad_sig_sum};
 }
 

@@ -160,6 +160,7 @@ template <typename T>
 struct Cell {
   int64_t H, steps;
   Layout layout;
+  bool accumulate;  // the backward adds to the inputs' gradient (else stores)
   const T* U;
   const T* Ut;  // U transposed (H, H), for the backward
   const T* bias_delta;
@@ -218,7 +219,8 @@ inline void load_step(const Cell<T>& cell, const T* src, int64_t base, int64_t t
   }
 }
 
-// Adds grad_pre (H, kTile) of step t to the step inputs' gradient, laid out as the inputs.
+// Adds (or stores, see Cell::accumulate) grad_pre (H, kTile) of step t to the step inputs'
+// gradient, laid out as the inputs.
 template <typename T>
 inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, T* grad_src,
                             int64_t base, int64_t t, int64_t width) {
@@ -227,7 +229,9 @@ inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, 
   for (int64_t i = 0; i < cell.H; ++i) {
     T* to = grad_src + base + i * l.row_stride + step * l.step_stride;
     const T* from = grad_pre + i * ld;
-    if (l.lane_stride == 1) {
+    if (!cell.accumulate && l.lane_stride == 1) {
+      std::memcpy(to, from, width * sizeof(T));
+    } else if (l.lane_stride == 1) {
       for (int64_t c = 0; c < width; ++c) to[c] += from[c];
     } else {
       for (int64_t c = 0; c < width; ++c) to[c * l.lane_stride] += from[c];
