@@ -15,6 +15,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <numeric>
 #include <vector>
 
 #include "fastgrnn_kernels.h"
@@ -54,23 +55,27 @@ void check_inputs(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& b
 // (H, T, M). mode 2 / 3: the windows of length `steps` and stride `stride` along dim 2 / 3 of a
 // (H, N, A, B) map, ordered like the map with that dim replaced by the window index (as
 // rnnpool.py's _windows): window (n, w, b) of mode 2 reads rows w * stride + t, column b;
-// window (n, a, w) of mode 3 reads row a, columns w * stride + t. A task is a set of tiles that
-// no other task's windows overlap (so the backward may add into the map's gradient
-// without races): mode 2 tiles are 64 consecutive columns b of one window row (n, w), a task
-// all windows w of (n, a column block); mode 3 likewise with rows a as the lanes.
+// window (n, a, w) of mode 3 reads row a, columns w * stride + t. A task is a set of tiles
+// whose windows no other task's windows overlap (so the backward may add into the map's
+// gradient without races): mode 2 tiles are up to 64 consecutive columns b of one window row
+// (n, w), a task all windows w of (n, a block of 64 columns); a mode 3 task is all windows of
+// a block of image rows (n, a), cut into tiles of 64 consecutive windows (a lane-offset table
+// says where each starts), the block sized so that they fill whole tiles where possible.
 struct Plan {
   int mode;
   int64_t N, A, B, steps, stride, count, lane_blocks, tasks, tiles_per_task, out_size;
+  int64_t rows_per_task;
   Layout layout;
 
   Plan(const at::Tensor& src, int mode_, int64_t steps_, int64_t stride_) : mode(mode_) {
     TORCH_CHECK(src.is_contiguous(), "fastgrnn_cpu: step inputs must be contiguous");
+    rows_per_task = 0;
     if (mode == 0) {
       TORCH_CHECK(src.dim() == 3 && src.size(1) >= 1, "fastgrnn_cpu: expected (H, T, M)");
       N = 1, A = 1, steps = src.size(1), B = src.size(2), stride = 1, count = 1;
       lane_blocks = (B + kTile - 1) / kTile;
       tasks = lane_blocks, tiles_per_task = 1, out_size = B;
-      layout = {steps * B, B, 1};
+      layout = {steps * B, B, 1, nullptr};
       return;
     }
     TORCH_CHECK(mode == 2 || mode == 3, "fastgrnn_cpu: mode must be 0, 2 or 3");
@@ -79,26 +84,43 @@ struct Plan {
     const int64_t along = mode == 2 ? A : B, lanes = mode == 2 ? B : A;
     TORCH_CHECK(steps >= 1 && stride >= 1 && along >= steps, "fastgrnn_cpu: bad windows");
     count = (along - steps) / stride + 1;
-    lane_blocks = (lanes + kTile - 1) / kTile;
-    tasks = N * lane_blocks, tiles_per_task = count;
     out_size = N * count * lanes;
-    layout = mode == 2 ? Layout{N * A * B, B, 1} : Layout{N * A * B, 1, B};
+    if (mode == 2) {
+      lane_blocks = (B + kTile - 1) / kTile;
+      tasks = N * lane_blocks, tiles_per_task = count;
+      layout = {N * A * B, B, 1, nullptr};
+    } else {
+      rows_per_task = kTile / std::gcd(kTile, count);  // rows_per_task * count % 64 == 0
+      lane_blocks = 0;
+      tasks = (N * A + rows_per_task - 1) / rows_per_task;
+      tiles_per_task = (rows_per_task * count + kTile - 1) / kTile;
+      layout = {N * A * B, 1, 0, nullptr};
+    }
   }
 
   struct Tile {
     int64_t base, width, out0, out_stride;
   };
 
-  Tile tile(int64_t task, int64_t w) const {
+  // Tile w of a task (width 0: none); mode 3 fills offsets (kTile entries).
+  Tile tile(int64_t task, int64_t w, int64_t* offsets) const {
     if (mode == 0) {
       const int64_t m0 = task * kTile;
       return {m0, std::min(kTile, B - m0), m0, 1};
     }
-    const int64_t n = task / lane_blocks, p0 = (task % lane_blocks) * kTile;
-    if (mode == 2)
-      return {n * A * B + w * stride * B + p0, std::min(kTile, B - p0), (n * count + w) * B + p0, 1};
-    return {n * A * B + p0 * B + w * stride, std::min(kTile, A - p0), (n * A + p0) * count + w,
-            count};
+    if (mode == 2) {
+      const int64_t n = task / lane_blocks, p0 = (task % lane_blocks) * kTile;
+      return {n * A * B + w * stride * B + p0, std::min(kTile, B - p0),
+              (n * count + w) * B + p0, 1};
+    }
+    const int64_t m_end = std::min(N * A, (task + 1) * rows_per_task) * count;
+    const int64_t m0 = task * rows_per_task * count + w * kTile;
+    const int64_t width = std::max<int64_t>(0, std::min(kTile, m_end - m0));
+    for (int64_t c = 0; c < width; ++c) {
+      const int64_t m = m0 + c;  // window (row m / count, start (m % count) * stride)
+      offsets[c] = (m / count) * B + (m % count) * stride;
+    }
+    return {0, width, m0, 1};
   }
 };
 
@@ -122,10 +144,14 @@ at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, 
       // pre, z, h~, h (two slots); a torch allocation, so that memory profilers see it.
       at::Tensor buffer = at::empty({5 * block}, src.options());
       scalar_t* pre = buffer.data_ptr<scalar_t>();
+      std::vector<int64_t> offsets(kTile);
+      Cell<scalar_t> local = cell;
+      if (plan.mode == 3) local.layout.lane_offsets = offsets.data();
       for (int64_t task = begin; task < end; ++task)
         for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
-          const Plan::Tile tile = plan.tile(task, w);
-          const scalar_t* h = tile_forward(cell, x, tile.base, tile.width, false, pre,
+          const Plan::Tile tile = plan.tile(task, w, offsets.data());
+          if (tile.width == 0) break;
+          const scalar_t* h = tile_forward(local, x, tile.base, tile.width, false, pre,
                                            pre + block, pre + 2 * block, pre + 3 * block);
           for (int64_t i = 0; i < H; ++i) {
             scalar_t* to = o + i * L + tile.out0;
@@ -171,16 +197,20 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
       at::Tensor workspace =
           at::empty({backward_workspace_size(cell) + block}, src.options());
       scalar_t* g = workspace.data_ptr<scalar_t>();
+      std::vector<int64_t> offsets(kTile);
+      Cell<scalar_t> local = cell;
+      if (plan.mode == 3) local.layout.lane_offsets = offsets.data();
       for (int64_t task = begin; task < end; ++task)
         for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
-          const Plan::Tile tile = plan.tile(task, w);
+          const Plan::Tile tile = plan.tile(task, w, offsets.data());
+          if (tile.width == 0) break;
           for (int64_t i = 0; i < H; ++i) {
             const scalar_t* from = go + i * L + tile.out0;
             scalar_t* to = g + i * kTile;
             for (int64_t c = 0; c < tile.width; ++c) to[c] = from[c * tile.out_stride];
             std::fill(to + tile.width, to + kTile, scalar_t(0));
           }
-          tile_backward(cell, x, g, gx, tile.base, tile.width, g + block, sum.data());
+          tile_backward(local, x, g, gx, tile.base, tile.width, g + block, sum.data());
         }
     });
   });

@@ -149,11 +149,12 @@ void gemm_nt_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const
 
 // Where the step inputs of a tile's sequences are: element (row k, step t, column c) of a
 // tile whose first element is at offset base lies at base + k * row_stride + t * step_stride
-// + c * lane_stride. Plain (H, T, M)
+// + c * lane_stride (or + lane_offsets[c]). Plain (H, T, M)
 // sequences: base = m0, row_stride = T * M, step_stride = M, lane_stride = 1. Windows of a
 // (H, N, A, B) map (see fastgrnn_cpu.cpp) use the map's strides instead.
 struct Layout {
   int64_t row_stride, step_stride, lane_stride;
+  const int64_t* lane_offsets;  // if set: column c at lane_offsets[c] instead of c * lane_stride
 };
 
 template <typename T>
@@ -210,7 +211,9 @@ inline void load_step(const Cell<T>& cell, const T* src, int64_t base, int64_t t
   for (int64_t i = 0; i < cell.H; ++i) {
     const T* from = src + base + i * l.row_stride + step * l.step_stride;
     T* dst = pre + i * kTile;
-    if (l.lane_stride == 1) {
+    if (l.lane_offsets != nullptr) {
+      for (int64_t c = 0; c < width; ++c) dst[c] = from[l.lane_offsets[c]];
+    } else if (l.lane_stride == 1) {
       std::memcpy(dst, from, width * sizeof(T));
     } else {
       for (int64_t c = 0; c < width; ++c) dst[c] = from[c * l.lane_stride];
@@ -229,7 +232,9 @@ inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, 
   for (int64_t i = 0; i < cell.H; ++i) {
     T* to = grad_src + base + i * l.row_stride + step * l.step_stride;
     const T* from = grad_pre + i * ld;
-    if (!cell.accumulate && l.lane_stride == 1) {
+    if (l.lane_offsets != nullptr) {
+      for (int64_t c = 0; c < width; ++c) to[l.lane_offsets[c]] += from[c];
+    } else if (!cell.accumulate && l.lane_stride == 1) {
       std::memcpy(to, from, width * sizeof(T));
     } else if (l.lane_stride == 1) {
       for (int64_t c = 0; c < width; ++c) to[c] += from[c];
