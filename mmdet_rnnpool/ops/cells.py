@@ -281,7 +281,7 @@ class FastGRNNCell(BaseRNNCell):
         kernel = _cpu_kernel_for(args)
         if kernel is not None:
             return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel,
-                                                   0, step_inputs.shape[1], 1)
+                                                   0, step_inputs.shape[1], 1, False)
         if not (torch.is_grad_enabled() and any(t.requires_grad for t in args)):
             # Inference: the same in-place steps, keeping only the running state.
             h_all = _fastgrnn_steps(*args, self.nonlinearity == 'quant', keep_all=False)[2]
@@ -291,14 +291,15 @@ class FastGRNNCell(BaseRNNCell):
                                          self.nonlinearity == 'quant')
 
     def window_recurrence(self, feature_map: Tensor, dim: int, size: int, step: int,
-                          consts: Dict[str, Tensor]) -> Optional[Tensor]:
+                          consts: Dict[str, Tensor], reverse: bool = False) -> Optional[Tensor]:
         """Run over the windows of a map straight from the map, where the C++ kernel can.
 
         The sequences are the windows of ``size`` elements and stride ``step`` along ``dim``
         (2 or 3) of the feature-first ``(K, N, A, B)`` map of :meth:`step_inputs` terms,
-        ordered like the map with ``dim`` replaced by the window index. Equals
-        :meth:`recurrence` over those windows stacked into ``(K, size, L)``, without
-        materialising them (nor, in the backward, their gradient).
+        ordered like the map with ``dim`` replaced by the window index; ``reverse`` runs each
+        window from its last element to its first. Equals :meth:`recurrence` over those
+        windows stacked into ``(K, size, L)``, without materialising them (nor, in the
+        backward, their gradient).
 
         Returns:
             Tensor | None: The last ``h`` ``(H, L)``; None where the kernel does not apply
@@ -312,7 +313,7 @@ class FastGRNNCell(BaseRNNCell):
         if kernel is None:
             return None
         return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel, dim,
-                                               size, step)
+                                               size, step, reverse)
 
 
 def _fastgrnn_steps(xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
@@ -417,17 +418,17 @@ class _FastGRNNKernelRecurrence(torch.autograd.Function):
 
     ``source`` is either the ``(H, T, M)`` step inputs (``mode`` 0) or an ``(H, N, A, B)`` map
     whose windows of ``steps`` elements and stride ``stride`` along dim ``mode`` (2 or 3) are
-    the sequences (see :meth:`FastGRNNCell.window_recurrence`). Saves only its inputs: the
+    the sequences, run backwards if ``reverse`` (see :meth:`FastGRNNCell.window_recurrence`). Saves only its inputs: the
     backward recomputes the steps tile by tile, in cache.
     """
 
     @staticmethod
     def forward(ctx: Any, source: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
-                sig_sum: Tensor, quant: bool, kernel: Any, mode: int, steps: int,
-                stride: int) -> Tensor:
+                sig_sum: Tensor, quant: bool, kernel: Any, mode: int, steps: int, stride: int,
+                reverse: bool) -> Tensor:
         source, U = source.contiguous(), U.contiguous()
         flat_bias = bias_delta.reshape(-1).contiguous()
-        ctx.args = (mode, steps, stride)
+        ctx.args = (mode, steps, stride, reverse)
         ctx.tail = (float(sig_zeta), float(sig_sum), quant)
         ctx.kernel, ctx.bias_shape = kernel, bias_delta.shape
         ctx.save_for_backward(source, U, flat_bias)
@@ -440,7 +441,7 @@ class _FastGRNNKernelRecurrence(torch.autograd.Function):
         grad_source, grad_U, grad_bias, grad_sig_zeta, grad_sig_sum = ctx.kernel.fastgrnn_backward(
             grad_h.contiguous(), source, *ctx.args, U, flat_bias, *ctx.tail)
         return (grad_source, grad_U, grad_bias.view(ctx.bias_shape), grad_sig_zeta,
-                grad_sig_sum, None, None, None, None, None)
+                grad_sig_sum, None, None, None, None, None, None)
 
 
 class GRUCell(BaseRNNCell):

@@ -162,14 +162,28 @@ class _Windows(torch.autograd.Function):
 
 
 def _window_recurrence(cell: BaseRNNCell, feature_map: Tensor, dim: int, size: int, step: int,
-                       consts) -> Tensor:
-    """``cell`` over the windows of ``feature_map`` (see :func:`_windows`): last ``h``."""
+                       consts, both_ways: bool = False) -> Tensor:
+    """``cell`` over the windows of ``feature_map`` (see :func:`_windows`): last ``h``.
+
+    With ``both_ways``, also over each window backwards: ``(H, 2 L)``, forward runs first.
+    """
     window_recurrence = getattr(cell, 'window_recurrence', None)
     if window_recurrence is not None:  # read straight from the map (C++ kernel)
         last = window_recurrence(feature_map, dim, size, step, consts)
         if last is not None:
-            return last
-    return run_recurrence(cell, _windows(feature_map, dim, size, step), consts)
+            if not both_ways:
+                return last
+            backward = window_recurrence(feature_map, dim, size, step, consts, reverse=True)
+            return torch.cat([last, backward], 1)
+    seq = _windows(feature_map, dim, size, step)
+    if both_ways:  # in one batch: step a reads element a / size - 1 - a
+        if _is_tracing():  # a Gather for the exporters
+            backward_order = torch.tensor(list(range(size - 1, -1, -1)), device=seq.device)
+            reversed_seq = seq.index_select(1, backward_order)
+        else:  # flip's backward is a flip, index_select's a zero fill and an index_add
+            reversed_seq = seq.flip(1)
+        seq = torch.cat([seq, reversed_seq], 2)
+    return run_recurrence(cell, seq, consts)
 
 
 def rnn_pool2d(x: Tensor,
@@ -236,32 +250,25 @@ def rnn_pool2d(x: Tensor,
         proj = F.pad(proj, pads) if any(pads) else proj
         proj = proj.contiguous()
     proj = rnn1.step_inputs(proj, consts1)  # (K1, N, need_h, need_w)
-    k1 = proj.shape[0]
 
     # Row sequences: step t reads column j * sw + t -> (K1, kw, N * need_h * out_w).
     # Column sequences: step t reads row i * sh + t -> (K1, kh, N * out_h * need_w).
-    summaries = torch.cat([_window_recurrence(rnn1, proj, 3, kw, sw, consts1),
-                           _window_recurrence(rnn1, proj, 2, kh, sh, consts1)], 1)
-    num_rows = batch * need_h * out_w
+    row_summaries = _window_recurrence(rnn1, proj, 3, kw, sw, consts1)
+    col_summaries = _window_recurrence(rnn1, proj, 2, kh, sh, consts1)
 
     # RNN2 projection: once per summary, then gathered per patch.
     consts2 = rnn2.precompute()
-    q = rnn2.step_inputs(torch.mm(rnn2.W, summaries), consts2)
-    k2 = q.shape[0]
-    q_rows = q[:, :num_rows].view(k2, batch, need_h, out_w)  # row summaries
-    q_cols = q[:, num_rows:].view(k2, batch, out_h, need_w)  # column summaries
+    q_rows = rnn2.step_inputs(torch.mm(rnn2.W, row_summaries), consts2)
+    q_cols = rnn2.step_inputs(torch.mm(rnn2.W, col_summaries), consts2)
+    k2 = q_rows.shape[0]
+    q_rows = q_rows.view(k2, batch, need_h, out_w)  # row summaries
+    q_cols = q_cols.view(k2, batch, out_h, need_w)  # column summaries
     hid2 = rnn2.hidden_size
     outs = []
     for summary_map, dim, k, s in ((q_rows, 2, kh, sh), (q_cols, 3, kw, sw)):
-        seq = _windows(summary_map, dim, k, s)  # (K2, k, N * out_h * out_w)
-        # Forward and backward passes in one batch: step a reads summary a / k - 1 - a.
-        if _is_tracing():  # a Gather for the exporters
-            backward_order = torch.tensor(list(range(k - 1, -1, -1)), device=x.device)
-            reversed_seq = seq.index_select(1, backward_order)
-        else:  # flip's backward is a flip, index_select's a zero fill and an index_add
-            reversed_seq = seq.flip(1)
-        seq = torch.cat([seq, reversed_seq], 2)
-        outs.append(run_recurrence(rnn2, seq, consts2).view(hid2, 2, batch, out_h, out_w))
+        # Forward and backward passes over the summaries of each patch: (H2, 2 * patches).
+        last = _window_recurrence(rnn2, summary_map, dim, k, s, consts2, both_ways=True)
+        outs.append(last.view(hid2, 2, batch, out_h, out_w))
     out = torch.cat(outs, 1)  # (H2, 4, N, out_h, out_w)
     return out.permute(2, 1, 0, 3, 4).reshape(batch, 4 * hid2, out_h, out_w)
 

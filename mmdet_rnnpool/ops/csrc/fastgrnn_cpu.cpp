@@ -55,81 +55,84 @@ void check_inputs(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& b
 // (H, T, M). mode 2 / 3: the windows of length `steps` and stride `stride` along dim 2 / 3 of a
 // (H, N, A, B) map, ordered like the map with that dim replaced by the window index (as
 // rnnpool.py's _windows): window (n, w, b) of mode 2 reads rows w * stride + t, column b;
-// window (n, a, w) of mode 3 reads row a, columns w * stride + t. A task is a set of tiles
-// whose windows no other task's windows overlap (so the backward may add into the map's
-// gradient without races): mode 2 tiles are up to 64 consecutive columns b of one window row
-// (n, w), a task all windows w of (n, a block of 64 columns); a mode 3 task is all windows of
-// a block of image rows (n, a), cut into tiles of 64 consecutive windows (a lane-offset table
-// says where each starts), the block sized so that they fill whole tiles where possible.
+// window (n, a, w) of mode 3 reads row a, columns w * stride + t; `reverse` runs each window
+// backwards. A tile is 64 consecutive windows (a lane-offset table says where each starts).
+// In the backward, a task is a set of tiles whose windows no other task's windows overlap,
+// so that it may add into the map's gradient without races: all windows of one image (mode
+// 2) or of a block of image rows (mode 3, sized so that they fill whole tiles where
+// possible); in the forward, and for plain inputs, every tile is a task.
 struct Plan {
   int mode;
-  int64_t N, A, B, steps, stride, count, lane_blocks, tasks, tiles_per_task, out_size;
-  int64_t rows_per_task;
+  int64_t N, A, B, steps, stride, count, tasks, tiles_per_task, out_size;
+  int64_t windows_per_task;
   Layout layout;
 
-  Plan(const at::Tensor& src, int mode_, int64_t steps_, int64_t stride_) : mode(mode_) {
+  Plan(const at::Tensor& src, int mode_, int64_t steps_, int64_t stride_, bool reverse,
+       bool backward)
+      : mode(mode_) {
     TORCH_CHECK(src.is_contiguous(), "fastgrnn_cpu: step inputs must be contiguous");
-    rows_per_task = 0;
     if (mode == 0) {
       TORCH_CHECK(src.dim() == 3 && src.size(1) >= 1, "fastgrnn_cpu: expected (H, T, M)");
       N = 1, A = 1, steps = src.size(1), B = src.size(2), stride = 1, count = 1;
-      lane_blocks = (B + kTile - 1) / kTile;
-      tasks = lane_blocks, tiles_per_task = 1, out_size = B;
-      layout = {steps * B, B, 1, nullptr};
-      return;
-    }
-    TORCH_CHECK(mode == 2 || mode == 3, "fastgrnn_cpu: mode must be 0, 2 or 3");
-    TORCH_CHECK(src.dim() == 4, "fastgrnn_cpu: expected a (H, N, A, B) map");
-    N = src.size(1), A = src.size(2), B = src.size(3), steps = steps_, stride = stride_;
-    const int64_t along = mode == 2 ? A : B, lanes = mode == 2 ? B : A;
-    TORCH_CHECK(steps >= 1 && stride >= 1 && along >= steps, "fastgrnn_cpu: bad windows");
-    count = (along - steps) / stride + 1;
-    out_size = N * count * lanes;
-    if (mode == 2) {
-      lane_blocks = (B + kTile - 1) / kTile;
-      tasks = N * lane_blocks, tiles_per_task = count;
-      layout = {N * A * B, B, 1, nullptr};
+      out_size = windows_per_task = B;
+      tasks = 1;
+      layout = {steps * B, B, 1, nullptr, reverse};
     } else {
-      rows_per_task = kTile / std::gcd(kTile, count);  // rows_per_task * count % 64 == 0
-      lane_blocks = 0;
-      tasks = (N * A + rows_per_task - 1) / rows_per_task;
-      tiles_per_task = (rows_per_task * count + kTile - 1) / kTile;
-      layout = {N * A * B, 1, 0, nullptr};
+      TORCH_CHECK(mode == 2 || mode == 3, "fastgrnn_cpu: mode must be 0, 2 or 3");
+      TORCH_CHECK(src.dim() == 4, "fastgrnn_cpu: expected a (H, N, A, B) map");
+      N = src.size(1), A = src.size(2), B = src.size(3), steps = steps_, stride = stride_;
+      const int64_t along = mode == 2 ? A : B, lanes = mode == 2 ? B : A;
+      TORCH_CHECK(steps >= 1 && stride >= 1 && along >= steps, "fastgrnn_cpu: bad windows");
+      count = (along - steps) / stride + 1;
+      out_size = N * count * lanes;
+      layout = {N * A * B, mode == 2 ? B : 1, 0, nullptr, reverse};
+      if (mode == 2) {
+        windows_per_task = count * B;
+        tasks = N;
+      } else {
+        const int64_t rows = kTile / std::gcd(kTile, count);  // rows * count % 64 == 0
+        windows_per_task = rows * count;
+        tasks = (N * A + rows - 1) / rows;
+      }
+    }
+    tiles_per_task = (windows_per_task + kTile - 1) / kTile;
+    if (!backward || mode == 0) {  // every tile a task (plain inputs never overlap)
+      tasks = (out_size + kTile - 1) / kTile;
+      windows_per_task = kTile;
+      tiles_per_task = 1;
     }
   }
 
   struct Tile {
-    int64_t base, width, out0, out_stride;
+    int64_t m0, width;
   };
 
-  // Tile w of a task (width 0: none); mode 3 fills offsets (kTile entries).
+  // Tile w of a task (width 0: none); for modes 2 / 3 fills offsets (kTile entries).
   Tile tile(int64_t task, int64_t w, int64_t* offsets) const {
-    if (mode == 0) {
-      const int64_t m0 = task * kTile;
-      return {m0, std::min(kTile, B - m0), m0, 1};
-    }
-    if (mode == 2) {
-      const int64_t n = task / lane_blocks, p0 = (task % lane_blocks) * kTile;
-      return {n * A * B + w * stride * B + p0, std::min(kTile, B - p0),
-              (n * count + w) * B + p0, 1};
-    }
-    const int64_t m_end = std::min(N * A, (task + 1) * rows_per_task) * count;
-    const int64_t m0 = task * rows_per_task * count + w * kTile;
+    const int64_t m_end = std::min(out_size, (task + 1) * windows_per_task);
+    const int64_t m0 = task * windows_per_task + w * kTile;
     const int64_t width = std::max<int64_t>(0, std::min(kTile, m_end - m0));
-    for (int64_t c = 0; c < width; ++c) {
-      const int64_t m = m0 + c;  // window (row m / count, start (m % count) * stride)
-      offsets[c] = (m / count) * B + (m % count) * stride;
+    if (mode == 2) {
+      for (int64_t c = 0; c < width; ++c) {  // window (n, i, b)
+        const int64_t m = m0 + c, b = m % B, ni = m / B;
+        offsets[c] = (ni / count) * A * B + (ni % count) * stride * B + b;
+      }
+    } else if (mode == 3) {
+      for (int64_t c = 0; c < width; ++c) {  // window (row m / count, start (m % count) * stride)
+        const int64_t m = m0 + c;
+        offsets[c] = (m / count) * B + (m % count) * stride;
+      }
     }
-    return {0, width, m0, 1};
+    return {m0, width};
   }
 };
 
 // Last hidden state (H, L) of FastGRNN run from the zero state over the sequences of Plan.
 at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, int64_t stride,
-                            const at::Tensor& U, const at::Tensor& bias_delta, double sig_zeta,
+                            bool reverse, const at::Tensor& U, const at::Tensor& bias_delta, double sig_zeta,
                             double sig_sum, bool quant) {
   check_inputs(src, U, bias_delta);
-  const Plan plan(src, static_cast<int>(mode), steps, stride);
+  const Plan plan(src, static_cast<int>(mode), steps, stride, reverse, false);
   const int64_t H = src.size(0), L = plan.out_size;
   at::Tensor out = at::empty({H, L}, src.options());
   AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "fastgrnn_forward", [&] {
@@ -146,18 +149,16 @@ at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, 
       scalar_t* pre = buffer.data_ptr<scalar_t>();
       std::vector<int64_t> offsets(kTile);
       Cell<scalar_t> local = cell;
-      if (plan.mode == 3) local.layout.lane_offsets = offsets.data();
+      if (plan.mode != 0) local.layout.lane_offsets = offsets.data();
       for (int64_t task = begin; task < end; ++task)
         for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
           const Plan::Tile tile = plan.tile(task, w, offsets.data());
           if (tile.width == 0) break;
-          const scalar_t* h = tile_forward(local, x, tile.base, tile.width, false, pre,
+          const int64_t base = plan.mode == 0 ? tile.m0 : 0;
+          const scalar_t* h = tile_forward(local, x, base, tile.width, false, pre,
                                            pre + block, pre + 2 * block, pre + 3 * block);
-          for (int64_t i = 0; i < H; ++i) {
-            scalar_t* to = o + i * L + tile.out0;
-            const scalar_t* from = h + i * 2 * kTile;
-            for (int64_t c = 0; c < tile.width; ++c) to[c * tile.out_stride] = from[c];
-          }
+          for (int64_t i = 0; i < H; ++i)
+            std::memcpy(o + i * L + tile.m0, h + i * 2 * kTile, tile.width * sizeof(scalar_t));
         }
     });
   });
@@ -169,10 +170,10 @@ at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, 
 // tile by tile.
 std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::Tensor& src,
                                           int64_t mode, int64_t steps, int64_t stride,
-                                          const at::Tensor& U, const at::Tensor& bias_delta,
+                                          bool reverse, const at::Tensor& U, const at::Tensor& bias_delta,
                                           double sig_zeta, double sig_sum, bool quant) {
   check_inputs(src, U, bias_delta);
-  const Plan plan(src, static_cast<int>(mode), steps, stride);
+  const Plan plan(src, static_cast<int>(mode), steps, stride, reverse, true);
   const int64_t H = src.size(0), L = plan.out_size;
   TORCH_CHECK(grad_out.dim() == 2 && grad_out.size(0) == H && grad_out.size(1) == L &&
                   grad_out.is_contiguous() && grad_out.scalar_type() == src.scalar_type(),
@@ -199,18 +200,18 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
       scalar_t* g = workspace.data_ptr<scalar_t>();
       std::vector<int64_t> offsets(kTile);
       Cell<scalar_t> local = cell;
-      if (plan.mode == 3) local.layout.lane_offsets = offsets.data();
+      if (plan.mode != 0) local.layout.lane_offsets = offsets.data();
       for (int64_t task = begin; task < end; ++task)
         for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
           const Plan::Tile tile = plan.tile(task, w, offsets.data());
           if (tile.width == 0) break;
           for (int64_t i = 0; i < H; ++i) {
-            const scalar_t* from = go + i * L + tile.out0;
             scalar_t* to = g + i * kTile;
-            for (int64_t c = 0; c < tile.width; ++c) to[c] = from[c * tile.out_stride];
+            std::memcpy(to, go + i * L + tile.m0, tile.width * sizeof(scalar_t));
             std::fill(to + tile.width, to + kTile, scalar_t(0));
           }
-          tile_backward(local, x, g, gx, tile.base, tile.width, g + block, sum.data());
+          const int64_t base = plan.mode == 0 ? tile.m0 : 0;
+          tile_backward(local, x, g, gx, base, tile.width, g + block, sum.data());
         }
     });
   });

@@ -155,6 +155,7 @@ void gemm_nt_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const
 struct Layout {
   int64_t row_stride, step_stride, lane_stride;
   const int64_t* lane_offsets;  // if set: column c at lane_offsets[c] instead of c * lane_stride
+  bool reverse;                 // step t reads element steps - 1 - t (a backward-order run)
 };
 
 template <typename T>
@@ -207,7 +208,7 @@ template <typename T>
 inline void load_step(const Cell<T>& cell, const T* src, int64_t base, int64_t t, int64_t width,
                       T* pre) {
   const Layout& l = cell.layout;
-  const int64_t step = t;
+  const int64_t step = l.reverse ? cell.steps - 1 - t : t;
   for (int64_t i = 0; i < cell.H; ++i) {
     const T* from = src + base + i * l.row_stride + step * l.step_stride;
     T* dst = pre + i * kTile;
@@ -228,7 +229,7 @@ template <typename T>
 inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, T* grad_src,
                             int64_t base, int64_t t, int64_t width) {
   const Layout& l = cell.layout;
-  const int64_t step = t;
+  const int64_t step = l.reverse ? cell.steps - 1 - t : t;
   for (int64_t i = 0; i < cell.H; ++i) {
     T* to = grad_src + base + i * l.row_stride + step * l.step_stride;
     const T* from = grad_pre + i * ld;
