@@ -11,26 +11,33 @@ column summaries forwards and backwards, with one set of weights. The output pix
 
 How it is vectorised (the result equals the per-patch algorithm exactly):
 
-* ``W1 x`` is computed once per pixel over the whole map (a 1x1 convolution), then zero-padded
-  (a zero pixel projects to zero; the biases are added inside the recurrence).
+* ``W x`` is computed once per pixel over the whole map (per image, a batched matrix product),
+  then zero-padded (a zero pixel projects to zero; the biases are added inside the
+  recurrence); the same pad crops the rows / columns that no patch visits.
 * A patch row is a horizontal run of ``c`` pixels starting at a patch's left edge; patches that
   overlap vertically share their rows, so RNN1 runs once per (image row, patch column start)
   and once per (image column, patch row start) -- not once per patch row -- with every such
-  sequence of the batch in one tensor (features first, so each gate is a contiguous block).
-  The per-step inputs are windows (``unfold``) of the projected map.
-* RNN2's projection is likewise computed once per RNN1 summary and gathered per patch; the
-  forward and backward passes run as one batch.
+  sequence of the batch in one batch (features first, so each gate is a contiguous block).
+  The per-step inputs are windows of the projected map.
+* RNN2's projection is likewise computed once per RNN1 summary and read per patch; the
+  forward and backward passes over a patch's summaries run as one batch.
 
-Python loops run over time steps only (``r`` or ``c`` steps per recurrence). FastGRNN trains
-through a hand-written fused backward (see :class:`~mmdet_rnnpool.ops.cells.FastGRNNCell`).
+On CPU (float32 / float64) FastGRNN runs in a C++ kernel (:mod:`.cpu_kernels`, built on first
+use): it reads every window straight from the map, runs the sequences in tiles of 64 whose
+state stays in cache for all their steps, and its backward recomputes a tile's steps instead
+of storing them and adds the windows' gradient straight into the map's. Elsewhere (other
+devices, GRU / LSTM, or where the kernel cannot be built) the windows are materialised
+(``unfold``) and the cells step in Python, one time step at a time over all sequences;
+FastGRNN then trains through a hand-written fused backward (see
+:class:`~mmdet_rnnpool.ops.cells.FastGRNNCell`).
 
 ONNX: the layer exports with standard ops only (MatMul/Gemm, Pad, Slice, Gather, Sigmoid, Clip,
 elementwise). On torch 2.13 both exporters work: ``torch.onnx.export(pool, (x,), path,
 dynamo=False, opset_version=17)`` (TorchScript-based, about 1 s, deprecated by torch) and
 ``dynamo=True`` with ``opset_version >= 18`` (its opset-17 down-conversion fails on ``Pad``;
-several seconds). While a tracer or exporter records, patch windows are taken with strided
-slices instead of ``unfold`` (the legacy exporter has no ``Unfold``) and the cells use plain
-autograd steps.
+several seconds). While a tracer or exporter records, the Python path runs: patch windows are
+taken with strided slices instead of ``unfold`` (the legacy exporter has no ``Unfold``), the
+input is cropped by slicing, and the cells use plain autograd steps.
 """
 from typing import Sequence, Tuple, Union
 
