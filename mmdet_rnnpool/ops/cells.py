@@ -21,6 +21,10 @@ Parameter layout (the int8 exporter reads these names; ``H`` = ``hidden_size``,
   [input i, forget f, cell g, output o]. ``g_* = W_* x + U_* h + bias_*``;
   ``c' = s(g_f) c + s(g_i) t(g_g)``, ``h' = s(g_o) t(c')``; state ``(h, c)``.
 
+FastGRNN's recurrence runs in the C++ kernel of :mod:`.cpu_kernels` for CPU float32 / float64
+tensors where it can be built (same results to float round-off; tiles of 64 sequences, a
+recomputing backward), and in Python otherwise.
+
 The initial state is always zero. The 'standard' tanh is computed as ``2 sigmoid(2 x) - 1``
 (:func:`sigmoid_tanh`, faster on CPU). ``nonlinearity='quant'`` replaces the gate sigmoid and the
 tanh by the piecewise-linear :func:`quant_sigmoid` / :func:`quant_tanh` (used by int8 models);
