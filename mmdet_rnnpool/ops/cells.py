@@ -422,8 +422,8 @@ class _FastGRNNKernelRecurrence(torch.autograd.Function):
 
     ``source`` is either the ``(H, T, M)`` step inputs (``mode`` 0) or an ``(H, N, A, B)`` map
     whose windows of ``steps`` elements and stride ``stride`` along dim ``mode`` (2 or 3) are
-    the sequences, run backwards if ``reverse`` (see :meth:`FastGRNNCell.window_recurrence`). Saves only its inputs: the
-    backward recomputes the steps tile by tile, in cache.
+    the sequences, run backwards if ``reverse`` (see :meth:`FastGRNNCell.window_recurrence`).
+    Saves only its inputs: the backward recomputes the steps tile by tile, in cache.
     """
 
     @staticmethod

@@ -77,7 +77,10 @@ def load_cpu_kernel(verbose: bool = False) -> Optional[Any]:
     start = time.perf_counter()
     try:
         from torch.utils import cpp_extension
-        flags = ['-O3', '-fno-trapping-math', '-fopenmp', *_arch_flags()] if os.name != 'nt' else ['/O2']
+        if os.name == 'nt':
+            flags = ['/O2']
+        else:  # -fno-trapping-math lets the float -> int conversion of exp vectorise
+            flags = ['-O3', '-fno-trapping-math', '-fopenmp', *_arch_flags()]
         name = _build_name(flags)
         directory = osp.join(build_directory(), name)
         os.makedirs(directory, exist_ok=True)

@@ -7,7 +7,8 @@
 // pass. The backward recomputes a tile's steps instead of storing them.
 //
 // Layout (feature-first, as cells.py): step inputs xb (H, T, M) contiguous, or read straight
-// from the windows of a (H, N, A, B) map (see Plan); U (H, H); bias_delta (H); state (H, M). The equations (see cells.py, FastGRNNCell):
+// from the windows of a (H, N, A, B) map (see Plan); U (H, H); bias_delta (H); state (H, M).
+// The equations (see cells.py, FastGRNNCell):
 //   pre = xb_t + U h;  z = s(pre);  h~ = t(pre + bias_delta)
 //   h' = h~ sig_sum + z (h - sig_zeta h~)          (h' = h~ (sig_sum - sig_zeta z) at t = 0)
 // with s / t = sigmoid / tanh ('standard', tanh as 2 sigmoid(2 x) - 1) or the quant clamps.
@@ -129,7 +130,8 @@ struct Plan {
 
 // Last hidden state (H, L) of FastGRNN run from the zero state over the sequences of Plan.
 at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, int64_t stride,
-                            bool reverse, const at::Tensor& U, const at::Tensor& bias_delta, double sig_zeta,
+                            bool reverse, const at::Tensor& U, const at::Tensor& bias_delta,
+                            double sig_zeta,
                             double sig_sum, bool quant) {
   check_inputs(src, U, bias_delta);
   const Plan plan(src, static_cast<int>(mode), steps, stride, reverse, false);
@@ -170,7 +172,8 @@ at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, 
 // tile by tile.
 std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::Tensor& src,
                                           int64_t mode, int64_t steps, int64_t stride,
-                                          bool reverse, const at::Tensor& U, const at::Tensor& bias_delta,
+                                          bool reverse, const at::Tensor& U,
+                                          const at::Tensor& bias_delta,
                                           double sig_zeta, double sig_sum, bool quant) {
   check_inputs(src, U, bias_delta);
   const Plan plan(src, static_cast<int>(mode), steps, stride, reverse, true);

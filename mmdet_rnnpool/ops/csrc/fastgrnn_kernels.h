@@ -76,7 +76,8 @@ inline void gemm_rows(int64_t n, int64_t k, const T* __restrict A, int64_t lda,
         std::memcpy(&acc[r][v], C + r * ldc + c0 + v * lanes, sizeof(V));
     for (int64_t j = 0; j < k; ++j) {
       V b[kBlockVecs];
-      for (int v = 0; v < kBlockVecs; ++v) std::memcpy(&b[v], B + j * ldb + c0 + v * lanes, sizeof(V));
+      for (int v = 0; v < kBlockVecs; ++v)
+        std::memcpy(&b[v], B + j * ldb + c0 + v * lanes, sizeof(V));
       for (int r = 0; r < R; ++r) {
         const T a = A[r * lda + j];
         for (int v = 0; v < kBlockVecs; ++v) acc[r][v] += a * b[v];
