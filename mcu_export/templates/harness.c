@@ -3,7 +3,9 @@
  *
  * Usage: harness IMAGE [DUMP]
  *   IMAGE  binary PGM (P5) or PPM (P6), maxval 255, exactly the model's input size; a PPM is
- *          converted to grey ((77 R + 150 G + 29 B + 128) >> 8) for a 1-channel model and a
+ *          converted to grey ((4899 R + 9617 G + 1868 B + 8192) >> 14: OpenCV's integer
+ *          0.299 R + 0.587 G + 0.114 B, what the training pipeline's ToGray gives on uint8
+ *          images) for a 1-channel model and a
  *          PGM replicated for a 3-channel one. Rows are read from the file one at a time,
  *          as the model asks for them: the image never sits whole in RAM.
  *   DUMP   optional file receiving every tensor the model reports (raw int8, in order) and
@@ -216,7 +218,7 @@ static int read_rows(void *user, uint8_t *dst, int32_t row0, int32_t nrows)
         for (int32_t x = 0; x < RP_MODEL_IMAGE_W; x++) {
             if (cam->file_c == 3) { /* RGB -> grey */
                 const uint8_t *p = row_buf + 3 * x;
-                out[x] = (uint8_t)((77u * p[0] + 150u * p[1] + 29u * p[2] + 128u) >> 8);
+                out[x] = (uint8_t)((4899u * p[0] + 9617u * p[1] + 1868u * p[2] + 8192u) >> 14);
             } else { /* grey -> RGB */
                 out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = row_buf[x];
             }
