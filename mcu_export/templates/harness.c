@@ -3,7 +3,7 @@
  *
  * Usage: harness IMAGE [DUMP]
  *   IMAGE  binary PGM (P5) or PPM (P6), maxval 255, exactly the model's input size; a PPM is
- *          converted to grey ((4899 R + 9617 G + 1868 B + 8192) >> 14: OpenCV's integer
+ *          converted to grey ((9798 R + 19235 G + 3735 B + 16384) >> 15: OpenCV's integer
  *          0.299 R + 0.587 G + 0.114 B, what the training pipeline's ToGray gives on uint8
  *          images) for a 1-channel model and a
  *          PGM replicated for a 3-channel one. Rows are read from the file one at a time,
@@ -225,7 +225,7 @@ static int read_rows(void *user, uint8_t *dst, int32_t row0, int32_t nrows)
                 const int32_t x = x0 + i;
                 if (cam->file_c == 3) { /* RGB -> grey */
                     const uint8_t *p = chunk + 3 * i;
-                    out[x] = (uint8_t)((4899u * p[0] + 9617u * p[1] + 1868u * p[2] + 8192u) >> 14);
+                    out[x] = (uint8_t)((9798u * p[0] + 19235u * p[1] + 3735u * p[2] + 16384u) >> 15);
                 } else { /* grey -> RGB */
                     out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = chunk[i];
                 }

@@ -199,14 +199,14 @@ def test_camera_grey_is_the_pipelines_grey():
     from mcu_export.reference import camera_grey
     from mmdet_rnnpool.datasets.transforms import ToGray
     rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (64, 256, 3)).astype(np.uint8)
+    rgb = rng.integers(0, 256, (512, 512, 3)).astype(np.uint8)
     rgb[0, :8] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255],
                   [123, 117, 104], [1, 2, 3], [254, 1, 128]]
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     expected = ToGray().transform(dict(img=bgr))['img']
     assert np.array_equal(camera_grey(rgb), expected)
     exact = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    assert np.abs(camera_grey(rgb)[..., 0] - exact).max() <= 0.5 + 1e-3
+    assert np.abs(camera_grey(rgb)[..., 0] - exact).max() <= 0.51  # 15-bit weights
 
 
 def test_unsupported_layer_is_named():

@@ -175,7 +175,7 @@ class S3FDHead(SSDHead):
                         set(cfg) - {'out_channels', 'kernel_size', 'stride'}:
                     raise ValueError(f'{where} must be a dict(out_channels[, kernel_size, '
                                      f'stride]), got {cfg!r}')
-                cfg = dict(kernel_size=3, stride=1, **cfg)
+                cfg = {**dict(kernel_size=3, stride=1), **cfg}
                 for key, value in cfg.items():
                     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                         raise ValueError(f'{where}.{key} must be a positive int, got {value!r}')
