@@ -164,11 +164,12 @@ def plan_within_budget(program, args):
 def check_budget(plan, program, ram_budget, stack_bytes):
     """Raises with the planner's numbers when the static estimate exceeds the budget.
 
-    Static RAM = arena + model context (candidate list) + the harness's camera row buffer,
-    detections and text buffers (HARNESS_BYTES); the linker script checks the same sum exactly.
+    Static RAM = arena + model context (candidate list) + the harness's detections and text
+    buffers (HARNESS_BYTES; the camera reads rows straight into the model's ring); the linker
+    script checks the same sum exactly.
     """
     ctx = program.detect.max_candidates * CONTEXT_BYTES_PER_CANDIDATE + 64
-    row_buf = program.stream.image_shape[1] * 3 + HARNESS_BYTES + 12 * program.detect.max_dets
+    row_buf = HARNESS_BYTES + 12 * program.detect.max_dets
     total = plan.arena_bytes + ctx + row_buf + stack_bytes
     if total > ram_budget:
         step = int(np.argmax(plan.live_bytes))
