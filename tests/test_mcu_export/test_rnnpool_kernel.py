@@ -8,8 +8,9 @@ once (the kernel must notice and recompute), and row by row through the stateles
 that minus the cache); a short or misaligned buffer is rejected. Shapes: the two exported
 models' cells, stride = patch (no overlap), odd sizes with stride < patch / 2, one output
 column, stride > patch / 2, one-row patches, the release's cell (fixed factors 1 and 0,
-biases 1), and cells that must take the general path (a shift < 33, a huge bias). Host (portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the
-DSP path and with ``-DRP_NO_DSP``).
+biases 1), and cells that must take the general path (a shift < 33, a huge bias). Host
+(portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the DSP path and with
+``-DRP_NO_DSP``).
 """
 import shutil
 
