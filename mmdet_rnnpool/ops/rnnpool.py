@@ -39,7 +39,7 @@ several seconds). While a tracer or exporter records, the Python path runs: patc
 taken with strided slices instead of ``unfold`` (the legacy exporter has no ``Unfold``), the
 input is cropped by slicing, and the cells use plain autograd steps.
 """
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -300,6 +300,8 @@ class RNNPool(nn.Module):
             quantSigmoid / quantTanh). Defaults to ``'standard'``.
         ceil_mode (bool): ``nn.MaxPool2d``'s ceil mode (extra windows see zeros past the
             padding). Defaults to False.
+        cell_cfg (dict, optional): Further arguments of both cells, e.g. FastGRNN's
+            ``dict(bias_init=1.0, learn_zeta_nu=False)`` (its defaults). Defaults to None.
 
     Attributes:
         out_channels (int): ``4 * h2``.
@@ -316,7 +318,8 @@ class RNNPool(nn.Module):
                  padding: IntOrPair = 0,
                  cell: str = 'fastgrnn',
                  nonlinearity: str = 'standard',
-                 ceil_mode: bool = False) -> None:
+                 ceil_mode: bool = False,
+                 cell_cfg: Optional[dict] = None) -> None:
         super().__init__()
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels <= 0:
             raise ValueError(f'RNNPool: in_channels must be a positive int, got {in_channels!r}')
@@ -333,8 +336,10 @@ class RNNPool(nn.Module):
         self.cell = cell.lower()
         self.nonlinearity = nonlinearity
         self.ceil_mode = bool(ceil_mode)
-        self.rnn1 = build_rnn_cell(self.cell, in_channels, h1, nonlinearity)
-        self.rnn2 = build_rnn_cell(self.cell, h1, h2, nonlinearity)
+        if cell_cfg is not None and not isinstance(cell_cfg, dict):
+            raise ValueError(f'RNNPool: cell_cfg must be a dict, got {cell_cfg!r}')
+        self.rnn1 = build_rnn_cell(self.cell, in_channels, h1, nonlinearity, cell_cfg)
+        self.rnn2 = build_rnn_cell(self.cell, h1, h2, nonlinearity, cell_cfg)
 
     def output_size(self, in_h: int, in_w: int) -> Tuple[int, int]:
         """Spatial output size for an ``in_h x in_w`` input (``nn.MaxPool2d``'s rule)."""

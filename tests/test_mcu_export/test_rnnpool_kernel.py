@@ -7,9 +7,10 @@ once (the kernel must notice and recompute), and row by row through the stateles
 ``rp_rnnpool_s8_row``. The buffer-size queries must equal ``RNNPoolLayer.scratch_bytes`` (and
 that minus the cache); a short or misaligned buffer is rejected. Shapes: the two exported
 models' cells, stride = patch (no overlap), odd sizes with stride < patch / 2, one output
-column, stride > patch / 2, one-row patches, and cells that must take the general path (a
-shift < 33, a huge bias). Host (portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the
-DSP path and with ``-DRP_NO_DSP``).
+column, stride > patch / 2, one-row patches, the release's cell (fixed factors 1 and 0,
+biases 1), and cells that must take the general path (a shift < 33, a huge bias). Host
+(portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the DSP path and with
+``-DRP_NO_DSP``).
 """
 import shutil
 
@@ -63,6 +64,13 @@ def rnnpool_cases(rng, small: bool = False):
     cases = []
     for i, (shape, h1, h2, patch, stride, tables) in enumerate(specs):
         layer = random_rnnpool(rng, f'pool{i}', shape, h1, h2, patch, stride, tables=tables)
+        cases.append(layer)
+    for tables in (False, True):  # the release's cell: sigmoid(zeta) = 1, sigmoid(nu) = 0
+        layer = random_rnnpool(rng, f'release{int(tables)}', (16, 20, 4), 8, 8, (8, 8), (4, 4),
+                               tables=tables)
+        for cell in (layer.rnn1, layer.rnn2):
+            cell.zeta_q14, cell.nu_q14 = 1 << 14, 0  # what the exporter gives for them
+            cell.bias_gate[:] = cell.bias_update[:] = 1 << 14  # biases at their init, 1
         cases.append(layer)
     for tables in (False, True):  # general path: a U shift < 33 / a W shift < 33
         layer = random_rnnpool(rng, f'low{int(tables)}', (12, 12, 4), 8, 8, (8, 8), (4, 4),
@@ -153,8 +161,8 @@ def check_outputs(raw: bytes, cases) -> None:
 def test_cases_cover_fast_and_general_paths():
     cases = rnnpool_cases(np.random.default_rng(5))
     fast = [fast_gates(layer.rnn1) and fast_gates(layer.rnn2) for layer, _ in cases]
-    assert all(fast[:7]), 'the shape cases must run the branch-free gates'
-    assert not any(fast[7:]), 'the last cases must run the general path'
+    assert all(fast[:9]), 'the shape and release cases must run the branch-free gates'
+    assert not any(fast[9:]), 'the last cases must run the general path'
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')

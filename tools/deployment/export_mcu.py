@@ -31,7 +31,7 @@ from mcu_export.build import build_and_measure, run_host, write_pnm  # noqa: E40
 from mcu_export.codegen import tensor_order, write_project  # noqa: E402
 from mcu_export.ir import RNNPoolLayer  # noqa: E402
 from mcu_export.planner import describe_schedule, plan_schedule, schedule_markdown  # noqa: E402
-from mcu_export.reference import run_program  # noqa: E402
+from mcu_export.reference import camera_grey, run_program  # noqa: E402
 
 TOLERANCE = ('every float detection with score >= {thr} has an int8 detection (score >= '
              '{low:g}) with IoU >= {iou} (greedy one-to-one matching); {frac} of them do')
@@ -110,11 +110,12 @@ def load_images(paths, size, channels, limit):
             raise ValueError(f'--calib-images: {p} does not exist')
     images = []
     for f in files[:limit]:
-        img = mmcv.imread(str(f), flag='color' if channels == 3 else 'grayscale')
+        img = mmcv.imread(str(f), flag='color')
         if img is None:
             raise ValueError(f'--calib-images: cannot read {f}')
-        img = mmcv.imresize(img, (size[1], size[0]))
-        img = img[..., ::-1] if channels == 3 else img[..., None]  # BGR -> RGB
+        img = mmcv.imresize(img, (size[1], size[0]))[..., ::-1]  # BGR -> RGB
+        # grey as the test pipeline makes it (resize, then ToGray's weights; the harness's too)
+        img = img if channels == 3 else camera_grey(img)
         images.append(np.ascontiguousarray(img))
     return images, files[:limit]
 
@@ -163,11 +164,12 @@ def plan_within_budget(program, args):
 def check_budget(plan, program, ram_budget, stack_bytes):
     """Raises with the planner's numbers when the static estimate exceeds the budget.
 
-    Static RAM = arena + model context (candidate list) + the harness's camera row buffer,
-    detections and text buffers (HARNESS_BYTES); the linker script checks the same sum exactly.
+    Static RAM = arena + model context (candidate list) + the harness's detections and text
+    buffers (HARNESS_BYTES; the camera reads rows straight into the model's ring); the linker
+    script checks the same sum exactly.
     """
     ctx = program.detect.max_candidates * CONTEXT_BYTES_PER_CANDIDATE + 64
-    row_buf = program.stream.image_shape[1] * 3 + HARNESS_BYTES + 12 * program.detect.max_dets
+    row_buf = HARNESS_BYTES + 12 * program.detect.max_dets
     total = plan.arena_bytes + ctx + row_buf + stack_bytes
     if total > ram_budget:
         step = int(np.argmax(plan.live_bytes))
