@@ -109,7 +109,9 @@ class S3FDMultiScaleAug(BaseTransform):
         if max_area <= 0 or small_face < 0 or large_face <= 0:
             raise ValueError(f'S3FDMultiScaleAug: max_area and large_face must be > 0 and '
                              f'small_face >= 0, got {max_area}, {large_face}, {small_face}')
-        self.transforms = Compose(list(transforms))
+        # built from mmdet's registry, so the pipeline works whatever the default scope
+        self.transforms = Compose(
+            [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in transforms])
         self.max_area = int(max_area)
         self.small_face = float(small_face)
         self.large_face = float(large_face)

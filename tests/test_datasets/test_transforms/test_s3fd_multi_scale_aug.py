@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 from mmcv.transforms import Compose
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 import mmdet_rnnpool  # noqa: F401  (registration)
 from mmdet_rnnpool.datasets.transforms import S3FDMultiScaleAug, s3fd_test_views
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 LIMIT = 1700 * 1200
+
+
+def _compose(pipeline):
+    init_default_scope('mmdet')  # as the Runner does (default_scope='mmdet')
+    return Compose(pipeline)
 
 
 def _summary(views):
@@ -71,7 +77,7 @@ def test_views_without_flip_and_bad_sizes():
 
 def _tta_pipeline(config):
     cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets', config))
-    return Compose(cfg.tta_pipeline)
+    return _compose(cfg.tta_pipeline)
 
 
 def _image_file(tmp_path, height=200, width=300):

@@ -5,10 +5,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmcv.transforms import Compose
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
+from mmcv.transforms import Compose
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from mmengine.dataset import pseudo_collate
 from mmengine.structures import InstanceData
 from torch import nn
@@ -46,6 +47,11 @@ class BrightPatchOracle(nn.Module):
         return out
 
 
+def _compose(pipeline):
+    init_default_scope('mmdet')  # as the Runner does (default_scope='mmdet')
+    return Compose(pipeline)
+
+
 def _batch(tmp_path, height=200, width=300):
     img = np.full((height, width, 3), 90, np.uint8)
     x1, y1, x2, y2 = (int(v) for v in SQUARE)
@@ -53,8 +59,8 @@ def _batch(tmp_path, height=200, width=300):
     path = str(tmp_path / 'img.png')  # lossless: the oracle sees the exact patch
     cv2.imwrite(path, img)
     cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets', 'wider_face.py'))
-    return pseudo_collate([Compose(cfg.tta_pipeline)(dict(img_path=path, img_id='e/img',
-                                                           instances=[]))])
+    views = _compose(cfg.tta_pipeline)(dict(img_path=path, img_id='e/img', instances=[]))
+    return pseudo_collate([views])
 
 
 def test_views_merge_back_to_original_image_coordinates(tmp_path):
