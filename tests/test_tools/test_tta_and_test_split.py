@@ -33,6 +33,7 @@ def tiny(tmp_path_factory):
     """A tiny dataset (with a test split) and a checkpoint of the untrained demo model."""
     from mmdet.registry import MODELS
     from mmengine.config import Config
+    from mmengine.registry import init_default_scope
 
     import mmdet_rnnpool  # noqa: F401
     from mmdet_rnnpool.datasets import MiniWiderConfig, build_mini_wider
@@ -46,6 +47,7 @@ def tiny(tmp_path_factory):
     config = tmp / 'tiny.py'
     config.write_text(CONFIG.format(base=DEMO_CONFIG, root=root))
     torch.manual_seed(0)
+    init_default_scope('mmdet')
     model = MODELS.build(Config.fromfile(str(config)).model)
     checkpoint = str(tmp / 'untrained.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
