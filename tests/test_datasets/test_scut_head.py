@@ -189,7 +189,7 @@ def test_fine_tuning_smoke_run(tmp_path, mini_scut):
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'default_hooks.logger.interval=1',
-        'default_hooks.checkpoint.interval=1'
+        'default_hooks.checkpoint.interval=1', 'randomness.seed=0'
     ])
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
@@ -198,7 +198,7 @@ def test_fine_tuning_smoke_run(tmp_path, mini_scut):
     trained = torch.load(str(work / 'epoch_1.pth'), map_location='cpu',
                          weights_only=False)['state_dict']
     # two small steps move the marked weights a little; a fresh initialisation is far off
-    assert (trained[first_conv] - 0.0123).abs().max() < 0.01
+    assert (trained[first_conv] - 0.0123).abs().mean() < 0.02
     fresh = MODELS.build(Config.fromfile(wider_m4).model).state_dict()[first_conv]
-    assert (fresh - 0.0123).abs().mean() > 0.05
+    assert (fresh - 0.0123).abs().mean() > 0.1
     assert all(torch.isfinite(v).all() for v in trained.values() if v.is_floating_point())
