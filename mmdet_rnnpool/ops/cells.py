@@ -21,6 +21,10 @@ Parameter layout (the int8 exporter reads these names; ``H`` = ``hidden_size``,
   [input i, forget f, cell g, output o]. ``g_* = W_* x + U_* h + bias_*``;
   ``c' = s(g_f) c + s(g_i) t(g_g)``, ``h' = s(g_o) t(c')``; state ``(h, c)``.
 
+FastGRNN's recurrence runs in the C++ kernel of :mod:`.cpu_kernels` for CPU float32 / float64
+tensors where it can be built (same results to float round-off; tiles of 64 sequences, a
+recomputing backward), and in Python otherwise.
+
 The initial state is always zero. The 'standard' tanh is computed as ``2 sigmoid(2 x) - 1``
 (:func:`sigmoid_tanh`, faster on CPU). ``nonlinearity='quant'`` replaces the gate sigmoid and the
 tanh by the piecewise-linear :func:`quant_sigmoid` / :func:`quant_tanh` (used by int8 models);
@@ -33,6 +37,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+from .cpu_kernels import load_cpu_kernel
 
 State = Tuple[Tensor, ...]
 
@@ -264,15 +270,22 @@ class FastGRNNCell(BaseRNNCell):
     def recurrence(self, step_inputs: Tensor, consts: Dict[str, Tensor]) -> Tensor:
         """As :meth:`BaseRNNCell.recurrence`, with a hand-written backward when training.
 
-        The steps run with in-place tensor ops; when gradients are needed, the fused backward
-        (:class:`_FastGRNNRecurrence`) needs about half the tensor passes of autograd over the
-        individual steps. Tracers / exporters get the plain steps. ``fused_backward = False``
-        on the cell turns both off.
+        On CPU (float32 / float64) the C++ kernel of :mod:`.cpu_kernels` runs the steps tile
+        by tile and recomputes them in its backward (:class:`_FastGRNNKernelRecurrence`); where
+        it is unavailable, and on other devices, the steps run with in-place tensor ops and,
+        when gradients are needed, the fused backward (:class:`_FastGRNNRecurrence`) needs
+        about half the tensor passes of autograd over the individual steps. Tracers /
+        exporters get the plain steps. ``fused_backward = False`` on the cell turns all of
+        these off.
         """
         if not self.fused_backward or _is_tracing():
             return super().recurrence(step_inputs, consts)
         args = (step_inputs, consts['U'], consts['bias_delta'], consts['sig_zeta'],
                 consts['sig_sum'])
+        kernel = _cpu_kernel_for(args)
+        if kernel is not None:
+            return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel,
+                                                   0, step_inputs.shape[1], 1, False)
         if not (torch.is_grad_enabled() and any(t.requires_grad for t in args)):
             # Inference: the same in-place steps, keeping only the running state.
             h_all = _fastgrnn_steps(*args, self.nonlinearity == 'quant', keep_all=False)[2]
@@ -280,6 +293,31 @@ class FastGRNNCell(BaseRNNCell):
         return _FastGRNNRecurrence.apply(step_inputs, consts['U'], consts['bias_delta'],
                                          consts['sig_zeta'], consts['sig_sum'],
                                          self.nonlinearity == 'quant')
+
+    def window_recurrence(self, feature_map: Tensor, dim: int, size: int, step: int,
+                          consts: Dict[str, Tensor], reverse: bool = False) -> Optional[Tensor]:
+        """Run over the windows of a map straight from the map, where the C++ kernel can.
+
+        The sequences are the windows of ``size`` elements and stride ``step`` along ``dim``
+        (2 or 3) of the feature-first ``(K, N, A, B)`` map of :meth:`step_inputs` terms,
+        ordered like the map with ``dim`` replaced by the window index; ``reverse`` runs each
+        window from its last element to its first. Equals :meth:`recurrence` over those
+        windows stacked into ``(K, size, L)``, without materialising them (nor, in the
+        backward, their gradient).
+
+        Returns:
+            Tensor | None: The last ``h`` ``(H, L)``; None where the kernel does not apply
+            (not CPU float32 / float64, tracing, ``fused_backward`` off, kernel unavailable).
+        """
+        if not self.fused_backward or _is_tracing():
+            return None
+        args = (feature_map, consts['U'], consts['bias_delta'], consts['sig_zeta'],
+                consts['sig_sum'])
+        kernel = _cpu_kernel_for(args)
+        if kernel is None:
+            return None
+        return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel, dim,
+                                               size, step, reverse)
 
 
 def _fastgrnn_steps(xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
@@ -368,6 +406,46 @@ class _FastGRNNRecurrence(torch.autograd.Function):
                 grad_U.addmm_(grad_pre, h_all[t - 1].t())
                 g = torch.addmm(g.mul_(z), U.t(), grad_pre)
         return grad_xb, grad_U, grad_bias_delta, grad_sig_zeta, grad_sig_sum, None
+
+
+def _cpu_kernel_for(tensors: Sequence[Tensor]) -> Optional[Any]:
+    """The C++ kernel module when all ``tensors`` are CPU float32 / float64 of one dtype."""
+    dtype = tensors[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(
+            t.device.type != 'cpu' or t.dtype != dtype for t in tensors):
+        return None
+    return load_cpu_kernel()
+
+
+class _FastGRNNKernelRecurrence(torch.autograd.Function):
+    """:class:`_FastGRNNRecurrence` computed by the C++ CPU kernel (see :mod:`.cpu_kernels`).
+
+    ``source`` is either the ``(H, T, M)`` step inputs (``mode`` 0) or an ``(H, N, A, B)`` map
+    whose windows of ``steps`` elements and stride ``stride`` along dim ``mode`` (2 or 3) are
+    the sequences, run backwards if ``reverse`` (see :meth:`FastGRNNCell.window_recurrence`).
+    Saves only its inputs: the backward recomputes the steps tile by tile, in cache.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, source: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
+                sig_sum: Tensor, quant: bool, kernel: Any, mode: int, steps: int, stride: int,
+                reverse: bool) -> Tensor:
+        source, U = source.contiguous(), U.contiguous()
+        flat_bias = bias_delta.reshape(-1).contiguous()
+        ctx.args = (mode, steps, stride, reverse)
+        ctx.tail = (float(sig_zeta), float(sig_sum), quant)
+        ctx.kernel, ctx.bias_shape = kernel, bias_delta.shape
+        ctx.save_for_backward(source, U, flat_bias)
+        return kernel.fastgrnn_forward(source, *ctx.args, U, flat_bias, *ctx.tail)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_h: Tensor):
+        source, U, flat_bias = ctx.saved_tensors
+        grad_source, grad_U, grad_bias, grad_sig_zeta, grad_sig_sum = ctx.kernel.fastgrnn_backward(
+            grad_h.contiguous(), source, *ctx.args, U, flat_bias, *ctx.tail)
+        return (grad_source, grad_U, grad_bias.view(ctx.bias_shape), grad_sig_zeta,
+                grad_sig_sum, None, None, None, None, None, None)
 
 
 class GRUCell(BaseRNNCell):

@@ -1,4 +1,4 @@
-"""Fixes for the known breakages of mmengine 0.10.7 / mmcv 2.1.0 / mmdet 3.3.0 on torch 2.13.
+"""Fixes for the known breakages of mmengine 0.10.7 / mmcv 2.1.0 / mmdet 3.3.0 on torch 2.14.
 
 Every fix here is applied at import time by :func:`apply_compat_patches` (called from
 ``mmdet_rnnpool/__init__.py``), is idempotent, touches no file in site-packages, and has a test in
@@ -19,7 +19,7 @@ Every fix here is applied at import time by :func:`apply_compat_patches` (called
 3. **``_base_ = 'mmdet::...'`` without ``pkg_resources``.** mmengine resolves package-relative
    config paths with ``pkg_resources``, which setuptools 82 removed. We route
    ``is_installed`` / ``get_installed_path`` through ``importlib`` instead.
-4. **Distributed training on a CPU-only torch.** mmengine's PyTorch launcher calls
+4. **Distributed training without a GPU.** mmengine's PyTorch launcher calls
    ``torch.cuda.set_device`` (an ``AttributeError`` on CPU builds) and wraps the model in DDP with
    ``device_ids=[LOCAL_RANK]`` (which DDP rejects for CPU modules). Without CUDA we skip the
    device selection, fall back from ``nccl`` to ``gloo``, and pass ``device_ids=None``.
