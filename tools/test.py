@@ -3,8 +3,12 @@
 Detectors and classifiers alike: the Runner builds from the registries of the config's
 ``default_scope`` (``mmdet`` or ``mmpretrain``) and imports its ``custom_imports``.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--tta]
                          [--cfg-options key=value ...] [--launcher pytorch]
+
+``--tta`` tests with the config's ``tta_model`` / ``tta_pipeline`` (for the face configs: the
+release's multi-scale WIDER FACE protocol merged by box voting) instead of the single-scale
+test pipeline.
 """
 import argparse
 import os
@@ -16,6 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmdet_rnnpool  # noqa: E402,F401  (compat fixes + registration)
 from mmdet_rnnpool.utils.cli import run_cli  # noqa: E402
 from mmdet_rnnpool.utils.config_utils import load_config  # noqa: E402
+from mmdet_rnnpool.utils.tta import apply_tta  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402,F401
 from mmengine.runner import Runner  # noqa: E402
 
@@ -27,6 +32,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation results and logs')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation: the config's tta_model + tta_pipeline")
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, key=value')
@@ -50,6 +57,8 @@ def main(argv=None):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if args.tta:
+        apply_tta(cfg, args.config)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise SystemExit(f'error: --out must be a .pkl/.pickle file, got {args.out}')
