@@ -29,7 +29,7 @@ def _ann(image_id, category_id, bbox, area=None, iscrowd=0):
 #: image id -> (annotations, expected label with COCO 'area', expected label with box w*h)
 TRAIN = {
     9: ([_ann(9, 1, (0, 0, 20, 10), area=100.5)], 1, 1),  # just over 0.5 %
-    25: ([_ann(25, 1, (0, 0, 20, 10), area=100.0)], 0, 0),  # exactly 0.5 %: not over
+    25: ([_ann(25, 1, (0, 0, 10, 10))], 0, 0),  # exactly 0.5 % either way: not over
     30: ([_ann(30, 18, (0, 0, 200, 100))], 0, 0),  # a big dog is no person
     34: ([], 0, 0),  # nothing at all
     36: ([_ann(36, 1, (5, 5, 60, 40), iscrowd=1)], 1, 1),  # a crowd of people counts
@@ -180,7 +180,7 @@ def test_malformed_json_names_file_and_line(coco, tmp_path):
 
 @pytest.mark.parametrize('mutate,message', [
     (lambda d: d.pop('annotations'), '"annotations" is missing'),
-    (lambda d: d.update(categories=[CATEGORIES[1]]), "no category named 'person'"),
+    (lambda d: d['categories'][0].update(name='human'), "no category named 'person'"),
     (lambda d: d['images'][0].pop('width'), r'images\[0\] has no "width"'),
     (lambda d: d['annotations'][0].update(image_id=7777), r'"image_id" 7777 is not in'),
     (lambda d: d['annotations'][0].update(bbox=[1, 2]), r'"bbox" must be \[x, y, w, h\]'),
