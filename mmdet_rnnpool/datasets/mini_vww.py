@@ -188,7 +188,7 @@ def build_mini_vww(out_dir: str,
         progress (bool): Show progress bars. Defaults to True.
 
     Returns:
-        VWWSummary: What the VWW conversion wrote (``meta/train.txt``, ``meta/minival.txt``).
+        VWWSummary: What the VWW conversion wrote (``meta/train.txt``, ``meta/val.txt``).
     """
     cfg = cfg or MiniVWWConfig()
     faces, backgrounds = _load_material()

@@ -18,7 +18,7 @@ Input (the official COCO layout)::
 Output (read by ``mmpretrain.datasets.CustomDataset`` with ``data_root=<out_dir>``)::
 
     <out_dir>/meta/train.txt      train2014/COCO_train2014_000000000009.jpg 1
-    <out_dir>/meta/minival.txt    val2014/COCO_val2014_000000000042.jpg 0
+    <out_dir>/meta/val.txt        val2014/COCO_val2014_000000000042.jpg 0   (minival)
     <out_dir>/meta/classes.txt    no_person, person (one a line)
     <out_dir>/{train,val}2014     links to the COCO image folders
 """
@@ -38,8 +38,8 @@ VWW_AREA_THRESHOLD = 0.005
 VWW_FOREGROUND = 'person'
 #: How an instance's area is measured: the COCO ``area`` field or the box ``w * h``.
 AREA_SOURCES = ('annotation', 'bbox')
-#: The split files under ``meta/``.
-VWW_SPLITS = ('train', 'minival')
+#: The split files under ``meta/``: ``val`` is minival (the name MMPretrain's configs use).
+VWW_SPLITS = ('train', 'val')
 
 
 def vww_label(image: CocoImage, person_id: int, threshold: float = VWW_AREA_THRESHOLD,
@@ -186,7 +186,7 @@ def build_visual_wake_words(coco_root: str,
     for folder, _, images, person_id in parts:
         for image in sorted(images, key=lambda im: im.file_name):
             label = vww_label(image, person_id, threshold, area_source)
-            split = 'minival' if folder == folders[1] and image.id in minival else 'train'
+            split = 'val' if folder == folders[1] and image.id in minival else 'train'
             splits[split].append((f'{folder}/{image.file_name}', label))
             if bar is not None:
                 bar.update()

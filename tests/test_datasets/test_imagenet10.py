@@ -162,4 +162,4 @@ def test_cli_one_line_when_deer_is_missing(tmp_path):
                            str(tmp_path / 'o'), '--deer-val', '3'],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert 'deer: 6 train, 3 val' in proc.stdout and 'IMAGENET10_ROOT=' in proc.stdout
+    assert 'deer: 6 train, 3 val' in proc.stdout and 'data_root=' in proc.stdout

@@ -38,14 +38,14 @@ def test_real_coco_layout_converted(built):
     root, summary = built
     files = _files(root)
     for name in ('annotations/instances_train2014.json', 'annotations/instances_val2014.json',
-                 MINIVAL_IDS_FILE, 'meta/train.txt', 'meta/minival.txt', 'meta/classes.txt'):
+                 MINIVAL_IDS_FILE, 'meta/train.txt', 'meta/val.txt', 'meta/classes.txt'):
         assert name in files
     assert len([f for f in files if f.startswith('train2014/')]) == 16
     assert len([f for f in files if f.startswith('val2014/')]) == 10
     train = read_ann_file(osp.join(root, 'meta', 'train.txt'))
-    minival = read_ann_file(osp.join(root, 'meta', 'minival.txt'))
+    minival = read_ann_file(osp.join(root, 'meta', 'val.txt'))
     assert len(train) == 16 + 10 - 6 and len(minival) == 6
-    assert summary.counts['minival'] == {
+    assert summary.counts['val'] == {
         'no_person': sum(1 for _, lab in minival if lab == 0),
         'person': sum(1 for _, lab in minival if lab == 1)}
     # Both labels occur; every listed image is a readable colour JPEG of the configured size.
@@ -58,7 +58,7 @@ def test_real_coco_layout_converted(built):
 def test_labels_follow_the_rule_from_the_json(built):
     root, _ = built
     labels = dict(read_ann_file(osp.join(root, 'meta', 'train.txt')))
-    labels.update(read_ann_file(osp.join(root, 'meta', 'minival.txt')))
+    labels.update(read_ann_file(osp.join(root, 'meta', 'val.txt')))
     for folder in ('train2014', 'val2014'):
         instances = load_coco_instances(
             osp.join(root, 'annotations', f'instances_{folder}.json'))
@@ -127,5 +127,5 @@ def test_cli(tmp_path, capsys):
     tool['main'](['--out', str(out), '--num-train2014', '3', '--num-val2014', '2',
                   '--num-minival', '1', '--quiet'])
     printed = capsys.readouterr().out
-    assert 'not a benchmark' in printed and 'VWW_ROOT=' in printed
-    assert len(read_ann_file(str(out / 'meta' / 'minival.txt'))) == 1
+    assert 'not a benchmark' in printed and 'data_root=' in printed
+    assert len(read_ann_file(str(out / 'meta' / 'val.txt'))) == 1

@@ -15,7 +15,7 @@ from mmdet_rnnpool.datasets.visual_wake_words import (VWW_CLASSES, build_visual_
                                                       read_minival_ids, vww_label)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'build_visual_wake_words.py')
+TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'build_vww.py')
 CATEGORIES = [dict(id=1, name='person', supercategory='person'),
               dict(id=18, name='dog', supercategory='animal')]
 W, H = 200, 100  # image area 20000: the 0.5 % threshold is an area of 100
@@ -96,10 +96,10 @@ def test_rule_and_split(coco, tmp_path, area_source, column):
                                       progress=False)
     train, minival = _expected(column)
     assert dict(read_ann_file(osp.join(out, 'meta', 'train.txt'))) == train
-    assert dict(read_ann_file(osp.join(out, 'meta', 'minival.txt'))) == minival
+    assert dict(read_ann_file(osp.join(out, 'meta', 'val.txt'))) == minival
     # The other 115 K: all of train2014 and the val2014 images not in minival.
     assert len(train) == len(TRAIN) + len(VAL) - len(MINIVAL)
-    assert summary.counts['minival'] == {'no_person': 1, 'person': 1}
+    assert summary.counts['val'] == {'no_person': 1, 'person': 1}
     assert sum(summary.counts['train'].values()) == len(train)
     assert summary.counts['train']['person'] == sum(train.values())
     with open(osp.join(out, 'meta', 'classes.txt')) as f:
@@ -114,7 +114,7 @@ def test_written_in_place_without_links(coco):
     root, ids = coco
     build_visual_wake_words(root, ids, progress=False)
     assert not osp.islink(osp.join(root, 'train2014'))
-    assert len(read_ann_file(osp.join(root, 'meta', 'minival.txt'))) == len(MINIVAL)
+    assert len(read_ann_file(osp.join(root, 'meta', 'val.txt'))) == len(MINIVAL)
 
 
 def test_threshold_is_a_parameter(coco, tmp_path):
@@ -146,8 +146,8 @@ def test_mmpretrain_reads_the_files(coco, tmp_path):
     root, ids = coco
     out = str(tmp_path / 'vww')
     build_visual_wake_words(root, ids, out, progress=False)
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'rnnpool_cls', '_base_', 'datasets',
-                                   'vww_bs256_96px.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'rnnpool_cls',
+                                   'mobilenet-v2-0.35x_8xb32-150e_vww-96px.py'))
     for loader, expected in ((cfg.train_dataloader, _expected(1)[0]),
                              (cfg.val_dataloader, _expected(1)[1])):
         dataset_cfg = loader.dataset.copy()
@@ -235,8 +235,8 @@ def test_cli_progress_and_one_line_errors(coco, tmp_path):
     proc = _run_tool(root, '--minival-ids', ids, '--out', out)
     assert proc.returncode == 0, proc.stderr
     assert 'elapsed' in proc.stdout  # the progress bar
-    assert 'minival: 2 images, 1 person, 1 no_person' in proc.stdout
-    assert 'VWW_ROOT=' in proc.stdout
+    assert 'val (minival): 2 images, 1 person, 1 no_person' in proc.stdout
+    assert 'data_root=' in proc.stdout
 
     with open(osp.join(root, 'annotations', 'instances_val2014.json'), 'w') as f:
         f.write('{"images": [}')

@@ -8,8 +8,8 @@ Example::
 Nine of the ten synsets come from ImageNet-1K (``train/<wnid>/``; ``val/<wnid>/`` or a flat
 ``val/`` with ``--val-labels``); ``n02430045`` (deer) is only in ImageNet-22K, so its image
 folder is ``--deer-dir``. Writes ``meta/train.txt``, ``meta/val.txt`` and ``meta/classes.txt``
-under ``--out`` and links ``imagenet`` and ``deer`` there; the configs in
-``configs/rnnpool_cls`` read it with ``IMAGENET10_ROOT=<out>/``.
+under ``--out`` and links ``imagenet`` and ``deer`` there; the ImageNet-10 configs in
+``configs/rnnpool_cls`` read it with ``--cfg-options data_root=<out>/``.
 """
 import argparse
 import os.path as osp
@@ -54,8 +54,8 @@ def main(argv=None) -> None:
         print(f'  {name}: {train} train, {val} val')
     for warning in summary.warnings:
         print(f'  warning: {warning}')
-    print(f'Train on it with IMAGENET10_ROOT={osp.join(args.out, "")} python tools/train.py '
-          'CONFIG')
+    print('Train on it with  python tools/train.py CONFIG --cfg-options '
+          f'data_root={osp.join(args.out, "")}')
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ Example::
 Writes a miniature COCO 2014 folder (real LFW faces from scikit-image pasted on real
 scikit-image photographs, with person boxes in ``annotations/instances_*.json`` and a minival
 id list) and converts it with the same code as real COCO
-(``build_visual_wake_words.py``), so it has the real set's layout. A sanity set, not a
+(``build_vww.py``), so it has the real set's layout. A sanity set, not a
 benchmark.
 """
 import argparse
@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     for split, counts in summary.counts.items():
         print(f'  {split}: {counts["person"]} person, {counts["no_person"]} no_person')
     print('This is a sanity set, not a benchmark. Point a config at it with')
-    print(f'  VWW_ROOT={osp.join(args.out, "")} python tools/train.py CONFIG')
+    print(f'  python tools/train.py CONFIG --cfg-options data_root={osp.join(args.out, "")}')
 
 
 if __name__ == '__main__':

@@ -2,15 +2,15 @@
 
 Example::
 
-    python tools/dataset_converters/build_visual_wake_words.py /data/coco \
+    python tools/dataset_converters/build_vww.py /data/coco \
         --minival-ids /data/coco/mscoco_minival_ids.txt --out data/vww
 
 An image is ``person`` (1) when a ``person`` instance covers more than 0.5 % of its area,
 ``no_person`` (0) otherwise; the minival ids (TensorFlow's ``mscoco_minival_ids.txt``, all in
 val2014) evaluate, every other train2014 + val2014 image trains. Writes ``meta/train.txt``,
-``meta/minival.txt`` and ``meta/classes.txt`` under ``--out`` and links ``train2014`` and
-``val2014`` there, so the configs in ``configs/rnnpool_cls`` read it with
-``VWW_ROOT=<out>/`` (or ``--cfg-options data_root=<out>/``).
+``meta/val.txt`` (minival) and ``meta/classes.txt`` under ``--out`` and links ``train2014`` and
+``val2014`` there; the VWW configs in ``configs/rnnpool_cls`` read it with
+``--cfg-options data_root=<out>/``.
 """
 import argparse
 import os.path as osp
@@ -55,9 +55,11 @@ def main(argv=None) -> None:
     print(f'Wrote Visual Wake Words to {osp.abspath(args.out)} in {time.time() - start:.1f} s:')
     for split, counts in summary.counts.items():
         total = sum(counts.values())
-        print(f'  {split}: {total} images, {counts["person"]} person, '
+        name = 'val (minival)' if split == 'val' else split
+        print(f'  {name}: {total} images, {counts["person"]} person, '
               f'{counts["no_person"]} no_person ({summary.ann_files[split]})')
-    print(f'Train on it with VWW_ROOT={osp.join(args.out, "")} python tools/train.py CONFIG')
+    print('Train on it with  python tools/train.py CONFIG --cfg-options '
+          f'data_root={osp.join(args.out, "")}')
 
 
 if __name__ == '__main__':
