@@ -22,6 +22,7 @@ only in minival. Every image comes from its own random stream seeded by
 import json
 import os
 import os.path as osp
+import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -197,7 +198,7 @@ def build_mini_vww(out_dir: str,
     if progress and sum(counts.values()):
         from mmengine.utils import ProgressBar
         print('Generating the mini COCO 2014 images ...', flush=True)
-        bar = ProgressBar(sum(counts.values()))
+        bar = ProgressBar(sum(counts.values()), file=sys.stdout)
     annotation_id = 1
     minival_ids: List[int] = []
     for folder, count in counts.items():

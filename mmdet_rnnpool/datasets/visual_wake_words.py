@@ -23,6 +23,7 @@ Output (read by ``mmpretrain.datasets.CustomDataset`` with ``data_root=<out_dir>
     <out_dir>/{train,val}2014     links to the COCO image folders
 """
 import os.path as osp
+import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -177,7 +178,7 @@ def build_visual_wake_words(coco_root: str,
     total = sum(len(images) for _, _, images, _ in parts)
     if progress and total:
         from mmengine.utils import ProgressBar
-        bar = ProgressBar(total * (2 if check_images else 1))
+        bar = ProgressBar(total * (2 if check_images else 1), file=sys.stdout)
     if check_images:
         for folder, json_path, images, _ in parts:
             _check_images(coco_root, folder, json_path, images, bar)

@@ -2,8 +2,7 @@
 import csv
 import os
 import os.path as osp
-import subprocess
-import sys
+import runpy
 
 import cv2
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from mmdet_rnnpool.datasets.classification_ann_file import read_ann_file
 from mmdet_rnnpool.datasets.imagenet10 import (DEER_WNID, IMAGENET10_CLASSES,
                                                IMAGENET10_SYNSETS, build_imagenet10)
+from mmdet_rnnpool.utils.cli import TRACEBACK_ENV, run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'build_imagenet10.py')
@@ -148,18 +148,16 @@ def test_other_bad_input(tmp_path):
         build_imagenet10(root, deer, str(tmp_path / 'o'), num_deer_val=3)
 
 
-def test_cli_one_line_when_deer_is_missing(tmp_path):
+def test_cli_one_line_when_deer_is_missing(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
     root = str(tmp_path / 'imagenet')
     deer, _ = _write_imagenet(root, 'folders')
-    env = dict(os.environ, PYTHONPATH=REPO)
-    env.pop('MMDET_RNNPOOL_TRACEBACK', None)
-    proc = subprocess.run([sys.executable, TOOL, root, '--out', str(tmp_path / 'o')],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 2
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert 'n02430045 (deer) is not part of ImageNet-1K' in proc.stderr
-    proc = subprocess.run([sys.executable, TOOL, root, '--deer-dir', deer, '--out',
-                           str(tmp_path / 'o'), '--deer-val', '3'],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert 'deer: 6 train, 3 val' in proc.stdout and 'data_root=' in proc.stdout
+    tool = runpy.run_path(TOOL)
+    assert run_cli(tool['main'], [root, '--out', str(tmp_path / 'o')]) == 2
+    stderr = capsys.readouterr().err
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert 'n02430045 (deer) is not part of ImageNet-1K' in stderr
+    assert run_cli(tool['main'], [root, '--deer-dir', deer, '--out', str(tmp_path / 'o'),
+                                  '--deer-val', '3']) == 0
+    stdout = capsys.readouterr().out
+    assert 'deer: 6 train, 3 val' in stdout and 'data_root=' in stdout

@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import runpy
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from mmdet_rnnpool.datasets.classification_ann_file import read_ann_file
 from mmdet_rnnpool.datasets.coco_instances import CocoImage, CocoObject
 from mmdet_rnnpool.datasets.visual_wake_words import (VWW_CLASSES, build_visual_wake_words,
                                                       read_minival_ids, vww_label)
+from mmdet_rnnpool.utils.cli import TRACEBACK_ENV, run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'build_vww.py')
@@ -222,30 +224,47 @@ def test_missing_image_file(coco, tmp_path):
                             progress=False)
 
 
-def _run_tool(*args):
-    env = dict(os.environ, PYTHONPATH=REPO)
-    env.pop('MMDET_RNNPOOL_TRACEBACK', None)
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+def _run_tool(capsys, *args):
+    """The tool's main under its command-line wrapper, in this process (as fast as a call)."""
+    tool = runpy.run_path(TOOL)
+    code = run_cli(tool['main'], list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_cli_progress_and_one_line_errors(coco, tmp_path):
+def test_cli_progress_and_one_line_errors(coco, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
     root, ids = coco
     out = str(tmp_path / 'cli')
-    proc = _run_tool(root, '--minival-ids', ids, '--out', out)
-    assert proc.returncode == 0, proc.stderr
-    assert 'elapsed' in proc.stdout  # the progress bar
-    assert 'val (minival): 2 images, 1 person, 1 no_person' in proc.stdout
-    assert 'data_root=' in proc.stdout
+    code, stdout, stderr = _run_tool(capsys, root, '--minival-ids', ids, '--out', out)
+    assert code == 0, stderr
+    assert 'elapsed' in stdout  # the progress bar
+    assert 'val (minival): 2 images, 1 person, 1 no_person' in stdout
+    assert 'data_root=' in stdout
 
     with open(osp.join(root, 'annotations', 'instances_val2014.json'), 'w') as f:
         f.write('{"images": [}')
-    proc = _run_tool(root, '--minival-ids', ids, '--out', out, '--quiet')
-    assert proc.returncode == 2
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert 'instances_val2014.json:1:' in proc.stderr and 'malformed JSON' in proc.stderr
-    assert 'Traceback' not in proc.stderr
+    code, _, stderr = _run_tool(capsys, root, '--minival-ids', ids, '--out', out, '--quiet')
+    assert code == 2
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert 'instances_val2014.json:1:' in stderr and 'malformed JSON' in stderr
+    assert 'Traceback' not in stderr
 
-    proc = _run_tool(str(tmp_path / 'no_coco'), '--minival-ids', ids, '--quiet')
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    assert 'COCO folder not found' in proc.stderr
+    code, _, stderr = _run_tool(capsys, str(tmp_path / 'no_coco'), '--minival-ids', ids,
+                                '--quiet')
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert 'COCO folder not found' in stderr
+
+
+def test_cli_runs_as_a_script(coco, tmp_path):
+    """The file runs as ``python tools/dataset_converters/build_vww.py`` (imports, exit code)."""
+    root, ids = coco
+    env = dict(os.environ, PYTHONPATH=REPO)
+    env.pop(TRACEBACK_ENV, None)
+    proc = subprocess.run([sys.executable, TOOL, root, '--minival-ids', ids, '--out',
+                           str(tmp_path / 'o'), '--threshold', '1.5', '--quiet'],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        'build_vww.py: error: ValueError: threshold must be in [0, 1), got 1.5 (set '
+        f'{TRACEBACK_ENV}=1 for the traceback)']
