@@ -1,4 +1,7 @@
-"""Evaluate a trained checkpoint, like MMDetection's ``tools/test.py``.
+"""Evaluate a trained checkpoint, like MMDetection's / MMPretrain's ``tools/test.py``.
+
+Detectors and classifiers alike: the Runner builds from the registries of the config's
+``default_scope`` (``mmdet`` or ``mmpretrain``) and imports its ``custom_imports``.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
                          [--cfg-options key=value ...] [--launcher pytorch]
@@ -18,7 +21,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (and evaluate) an mmdet-rnnpool detector')
+    parser = argparse.ArgumentParser(description='Test (and evaluate) an mmdet-rnnpool detector or classifier')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation results and logs')
@@ -51,7 +54,9 @@ def main(argv=None):
             raise SystemExit(f'error: --out must be a .pkl/.pickle file, got {args.out}')
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) \
             else list(cfg.test_evaluator)
-        cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
+        # Detection results are dumped by mmdet's dumper, classification by MMEngine's.
+        dumper = 'DumpResults' if cfg.get('default_scope') == 'mmpretrain' else 'DumpDetResults'
+        cfg.test_evaluator.append(dict(type=dumper, out_file_path=args.out))
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     return metrics

@@ -1,4 +1,7 @@
-"""Train a detector with MMEngine's Runner, exactly like MMDetection's ``tools/train.py``.
+"""Train a detector or a classifier with MMEngine's Runner, like MMDetection's / MMPretrain's
+``tools/train.py``: the Runner builds from the registries of the config's ``default_scope``
+(``mmdet`` or ``mmpretrain``) and imports its ``custom_imports`` (``mmdet_rnnpool.cls`` for
+the classifiers), so one tool serves both halves.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--cfg-options key=value ...] [--launcher pytorch]
@@ -21,7 +24,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Train an mmdet-rnnpool detector')
+    parser = argparse.ArgumentParser(description='Train an mmdet-rnnpool detector or classifier')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')

@@ -8,5 +8,6 @@ _base_ = ['./mobilenet-v2-0.35x_8xb32-150e_vww-224px.py']
 
 model = dict(
     backbone=dict(
-        downsample=dict(type='RNNPool', hidden_channels=8, kernel_size=6, stride=4),
+        downsample=dict(
+            _delete_=True, type='RNNPool', hidden_channels=8, kernel_size=6, stride=4),
         num_replaced=3))

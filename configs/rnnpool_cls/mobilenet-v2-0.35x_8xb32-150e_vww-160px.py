@@ -1,6 +1,6 @@
-# mobilenet-v2-0.35x on Visual Wake Words at 160 x 160 (the RNNPool paper's Figure 3 sweeps 96 - 224 px):
-# the 224 px config with the crop at 160 and the validation resize at the same 256 / 224 ratio
-# (short edge 183).
+# mobilenet-v2-0.35x on Visual Wake Words at 160 x 160 (the RNNPool paper's Figure 3 sweeps 96 -
+# 224 px): the 224 px config with the crop at 160 and the validation resize at the same 256 / 224
+# ratio (short edge 183).
 _base_ = ['./mobilenet-v2-0.35x_8xb32-150e_vww-224px.py']
 
 train_pipeline = [

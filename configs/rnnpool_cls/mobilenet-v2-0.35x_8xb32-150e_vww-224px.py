@@ -4,7 +4,7 @@
 # width 0.35 elsewhere (bottleneck channels rounded to multiples of 8), 2 classes.
 _base_ = [
     'mmpretrain::_base_/models/mobilenet_v2_1x.py', '../_base_/datasets/vww_bs32_224px.py',
-    '../_base_/schedules/cls_sgd-0.05-cosine_150e.py', 'mmpretrain::_base_/default_runtime.py'
+    '../_base_/schedules/cls_sgd-0.05-cosine_150e.py', '../_base_/cls_default_runtime.py'
 ]
 custom_imports = dict(imports=['mmdet_rnnpool.cls'], allow_failed_imports=False)
 

@@ -13,8 +13,8 @@ from ..utils import EarlyDownsample, TransitionDownsample
 class DenseNetRNNPool(DenseNet):
     """DenseNet with RNNPool in place of its first blocks and, optionally, of its pools.
 
-    Built as MMPretrain's ``DenseNet`` and then changed: after the 7x7 stride-2 conv, the max
-    pool P1, dense block D1, transition T1 and dense block D2 give way to ``downsample``
+    Built as MMPretrain's ``DenseNet`` and then changed: the first conv becomes a 3x3 stride-2
+    conv (the paper: "a 3x3 stride-2 conv, then one RNNPoolLayer"), and the max pool P1, dense block D1, transition T1 and dense block D2 give way to ``downsample``
     (Table 9: RNNPool, patch 8, stride 4, ``h1 = h2 = 48``: 112 x 112 x 64 -> 28 x 28 x 192),
     whose output goes to T2, rebuilt to take it (T2 still gives D3 the channels it had)::
 
@@ -32,6 +32,8 @@ class DenseNetRNNPool(DenseNet):
         arch (str | dict): DenseNet arch. Defaults to ``'121'``.
         downsample (dict): The early layer (see
             :class:`~mmdet_rnnpool.cls.models.utils.EarlyDownsample`). Defaults to Table 9's.
+        stem_kernel_size (int, optional): Kernel of the first conv; None keeps DenseNet's 7.
+            Defaults to 3.
         transition_pool (dict, optional): Layer config for the kept transitions' pools, its
             ``hidden_channels`` set to ``k / 4`` unless given; None keeps average pooling.
             Defaults to None.
@@ -45,6 +47,7 @@ class DenseNetRNNPool(DenseNet):
                  arch='121',
                  downsample: dict = dict(
                      type='RNNPool', hidden_channels=48, kernel_size=8, stride=4),
+                 stem_kernel_size: Optional[int] = 3,
                  transition_pool: Optional[dict] = None,
                  out_indices=-1,
                  norm_cfg=dict(type='BN'),
@@ -58,6 +61,10 @@ class DenseNetRNNPool(DenseNet):
             raise ValueError(f'DenseNetRNNPool: needs more than {self.num_replaced + 1} '
                              f'stages, arch has {self.num_stages}')
         self.stem = self.stem[:3]  # conv, norm, act; P1 is replaced
+        if stem_kernel_size is not None:
+            conv = self.stem[0]
+            self.stem[0] = nn.Conv2d(conv.in_channels, conv.out_channels, stem_kernel_size,
+                                     stride=2, padding=stem_kernel_size // 2, bias=False)
         self.downsample = EarlyDownsample(self.stem[0].out_channels, downsample)
         first = self.transitions[self.num_replaced - 1]
         self.transitions[self.num_replaced - 1] = DenseTransition(

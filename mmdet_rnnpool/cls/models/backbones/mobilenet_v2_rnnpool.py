@@ -1,12 +1,13 @@
 """MobileNetV2-RNNPool (the RNNPool paper's Table 10) on MMPretrain's MobileNetV2."""
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
+import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmpretrain.models.backbones import MobileNetV2
 from mmpretrain.models.utils import make_divisible
 from mmpretrain.registry import MODELS
 
-from ..utils import EarlyDownsample
+from ..utils import EarlyDownsample, TransitionDownsample
 
 
 @MODELS.register_module()
@@ -31,9 +32,11 @@ class MobileNetV2RNNPool(MobileNetV2):
             ``make_divisible(32 * widen_factor, 8)``. The VWW model uses 8.
         last_channels (int, optional): Channels of the last 1x1 conv; None keeps 1280. The
             VWW model uses 320.
-        downsample (dict, optional): The layer (see
-            :class:`~mmdet_rnnpool.cls.models.utils.EarlyDownsample`). Defaults to Table 10's
-            RNNPool.
+        downsample (dict | list[dict], optional): The layer (see
+            :class:`~mmdet_rnnpool.cls.models.utils.EarlyDownsample`), or several in a row
+            (Table 16's two RNNPools; the later ones are intermediate pools,
+            :class:`~mmdet_rnnpool.cls.models.utils.TransitionDownsample`). Defaults to
+            Table 10's RNNPool.
         num_replaced (int): Stages of ``arch_settings`` the layer replaces; 3 for stride 4
             (stride 2 -> 8), 4 for Table 16's stride-8 variant (the 64-channel stage too).
             Defaults to 3.
@@ -45,7 +48,7 @@ class MobileNetV2RNNPool(MobileNetV2):
                  widen_factor: float = 1.,
                  stem_channels: Optional[int] = None,
                  last_channels: Optional[int] = None,
-                 downsample: Optional[dict] = dict(
+                 downsample: Optional[Union[dict, List[dict]]] = dict(
                      type='RNNPool', hidden_channels=16, kernel_size=6, stride=4),
                  num_replaced: int = 3,
                  out_indices: Optional[Sequence[int]] = None,
@@ -68,8 +71,13 @@ class MobileNetV2RNNPool(MobileNetV2):
                                  f'{len(self.arch_settings) - 1}], got {num_replaced}')
             for name in self.layers[:num_replaced]:
                 delattr(self, name)
-            self.downsample = EarlyDownsample(stem_in, downsample)
-            self.in_channels = self.downsample.out_channels
+            chain, channels = [], stem_in
+            for i, cfg in enumerate([downsample] if isinstance(downsample, dict) else
+                                    list(downsample)):
+                chain.append((EarlyDownsample if i == 0 else TransitionDownsample)(channels, cfg))
+                channels = chain[-1].out_channels
+            self.downsample = chain[0] if len(chain) == 1 else nn.Sequential(*chain)
+            self.in_channels = channels
             first_kept = self.layers[num_replaced]
             setattr(self, first_kept, self._stage(self.arch_settings[num_replaced]))
             self.layers = ['downsample'] + self.layers[num_replaced:]

@@ -1,6 +1,7 @@
 """ResNet18-RNNPool (the RNNPool paper's Tables 1 and 9) on MMPretrain's ResNet."""
 from typing import Optional, Sequence
 
+import torch.nn as nn
 from mmpretrain.models.backbones import ResNet
 from mmpretrain.registry import MODELS
 
@@ -11,18 +12,21 @@ from ..utils import EarlyDownsample
 class ResNetRNNPool(ResNet):
     """ResNet whose max-pool and first stages are replaced by one down-sampling layer.
 
-    Built as MMPretrain's ``ResNet`` and then changed: after the 7x7 stride-2 conv, the max-pool
-    and ``layer1``, ``layer2`` (stride 2 -> 8) give way to ``downsample`` (Table 9: RNNPool,
+    Built as MMPretrain's ``ResNet`` and then changed: the first conv becomes a 3x3 stride-2
+    conv (the paper: "a 3x3 stride-2 conv, then one RNNPoolLayer"), and the max-pool and
+    ``layer1``, ``layer2`` (stride 2 -> 8) give way to ``downsample`` (Table 9: RNNPool,
     patch 8, stride 4, ``h1 = h2 = 32``: 112 x 112 x 64 -> 28 x 28 x 128, which is exactly what
     ``layer2`` produced, so ``layer3`` is unchanged)::
 
-        conv1 + norm1 + relu -> downsample -> layer3 -> layer4
+        conv1 (3x3/2) + norm1 + relu -> downsample -> layer3 -> layer4
 
     Args:
         depth (int): ResNet depth. Defaults to 18.
         downsample (dict): The layer (see
             :class:`~mmdet_rnnpool.cls.models.utils.EarlyDownsample`). Defaults to Table 9's.
         num_replaced (int): Stages the layer replaces (with the max-pool). Defaults to 2.
+        stem_kernel_size (int, optional): Kernel of the first conv; None keeps ResNet's 7.
+            Defaults to 3.
         out_indices (Sequence[int], optional): Indices into the kept stages; None = the last.
         **kwargs: ``ResNet``'s other arguments (``deep_stem`` is not supported).
     """
@@ -32,6 +36,7 @@ class ResNetRNNPool(ResNet):
                  downsample: dict = dict(
                      type='RNNPool', hidden_channels=32, kernel_size=8, stride=4),
                  num_replaced: int = 2,
+                 stem_kernel_size: Optional[int] = 3,
                  out_indices: Optional[Sequence[int]] = None,
                  **kwargs) -> None:
         if kwargs.get('deep_stem', False) or kwargs.get('frozen_stages', -1) != -1:
@@ -40,6 +45,10 @@ class ResNetRNNPool(ResNet):
         if not 1 <= num_replaced < len(self.res_layers):
             raise ValueError(f'ResNetRNNPool: num_replaced must be in [1, '
                              f'{len(self.res_layers) - 1}], got {num_replaced}')
+        if stem_kernel_size is not None:
+            conv1 = self.conv1
+            self.conv1 = nn.Conv2d(conv1.in_channels, conv1.out_channels, stem_kernel_size,
+                                   stride=2, padding=stem_kernel_size // 2, bias=False)
         self.downsample = EarlyDownsample(self.conv1.out_channels, downsample)
         replaced_out = getattr(self, self.res_layers[num_replaced - 1])[-1]
         expected = replaced_out.out_channels
