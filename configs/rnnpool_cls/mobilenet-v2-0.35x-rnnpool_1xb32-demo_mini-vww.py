@@ -7,5 +7,6 @@ _base_ = './mobilenet-v2-0.35x_1xb32-demo_mini-vww.py'
 
 model = dict(
     backbone=dict(
-        downsample=dict(type='RNNPool', hidden_channels=8, kernel_size=6, stride=4),
+        downsample=dict(
+            _delete_=True, type='RNNPool', hidden_channels=8, kernel_size=6, stride=4),
         num_replaced=3))

@@ -7,7 +7,8 @@
 _base_ = './mobilenet-v2-0.35x_8xb32-150e_vww-96px.py'
 
 data_root = 'data/mini_vww/'
-max_iters = 600
+max_iters = 150
+warmup_iters = 15
 
 train_dataloader = dict(
     batch_size=32,
@@ -22,16 +23,16 @@ test_dataloader = val_dataloader
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 30, eta_min=0., by_epoch=False,
-         begin=30, end=max_iters)
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type='CosineAnnealingLR', T_max=max_iters - warmup_iters, eta_min=0., by_epoch=False,
+         begin=warmup_iters, end=max_iters)
 ]
 # The paper's optimiser (SGD, momentum 0.9, weight decay 4e-5) at its lr for batch 256 scaled
 # linearly to batch 32 would be 0.00625; a few hundred steps need more.
 optim_wrapper = dict(optimizer=dict(lr=0.05))
 auto_scale_lr = dict(enable=False)
 default_hooks = dict(
-    logger=dict(interval=20),
+    logger=dict(interval=10),
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
-log_processor = dict(by_epoch=False, window_size=20)
+log_processor = dict(by_epoch=False, window_size=10)
 randomness = dict(seed=0)
