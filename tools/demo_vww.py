@@ -10,6 +10,8 @@ Stages (each runs the project's own tool, as a user would, and is timed):
    ``Accuracy``) on minival, and count the parameters of the built model.
 
 Both runs use the same data, schedule and seed; the table at the end puts them side by side.
+``--jobs 2`` trains the two models at the same time, each with half of the CPU threads (their
+outputs then go to the logs only; the times are then those of concurrent runs).
 Every number in ``work_dirs/demo_vww/summary.json`` is measured by this run; a stage that did
 not run leaves ``null`` and the table says why.
 """
@@ -19,8 +21,11 @@ import os
 import os.path as osp
 import runpy
 import shutil
+import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -28,6 +33,18 @@ sys.path.insert(0, REPO)
 
 # The face demo's tool runner (streams a tool's output and tees it to a log).
 run_tool = runpy.run_path(osp.join(REPO, 'tools', 'demo.py'))['run_tool']
+
+
+def run_tool_quietly(args: List[str], log_file: str, threads: int) -> None:
+    """Run a project tool with ``threads`` CPU threads, its output going to ``log_file`` only."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    print(f'$ {" ".join([sys.executable] + args)}  (log: {log_file})', flush=True)
+    with open(log_file, 'w') as log:
+        code = subprocess.call([sys.executable] + args, cwd=REPO, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    if code != 0:
+        raise RuntimeError(f'{args[0]} failed with exit code {code} (log: {log_file})')
 
 #: ``(name, config)`` in the order they run and appear in the table.
 MODELS = (
@@ -71,6 +88,8 @@ class VWWDemo:
             name: dict(config=config, params=None, train_seconds=None, iterations=None,
                        top1=None) for name, config in MODELS}
         self.dataset_counts: Optional[dict] = None
+        self.import_lock = threading.Lock()
+        self.threads = 1
 
     # ---------------------------------------------------------------- stages
     def build_dataset(self) -> str:
@@ -103,17 +122,17 @@ class VWWDemo:
                         f'train_cfg.val_interval={self.args.max_iters}',
                         f'default_hooks.checkpoint.interval={self.args.max_iters}']
         t0 = time.time()
-        run_tool(['tools/train.py', config, '--work-dir', train_dir, '--cfg-options']
-                 + options, log_file=osp.join(self.work_dir, f'{slug}_train.log'))
+        self._run(['tools/train.py', config, '--work-dir', train_dir, '--cfg-options']
+                  + options, osp.join(self.work_dir, f'{slug}_train.log'))
         train_seconds = round(time.time() - t0, 1)
         last = osp.join(train_dir, 'last_checkpoint')
         if not osp.isfile(last):
             raise RuntimeError(f'training wrote no checkpoint ({last} is missing)')
         checkpoint = open(last).read().strip()
         test_dir = osp.join(self.work_dir, slug, 'test')
-        run_tool(['tools/test.py', config, checkpoint, '--work-dir', test_dir,
-                  '--cfg-options', f'data_root={self.data_root}/'],
-                 log_file=osp.join(self.work_dir, f'{slug}_test.log'))
+        self._run(['tools/test.py', config, checkpoint, '--work-dir', test_dir,
+                   '--cfg-options', f'data_root={self.data_root}/'],
+                  osp.join(self.work_dir, f'{slug}_test.log'))
         metrics = read_test_metrics(test_dir)
         if 'accuracy/top1' not in metrics:
             raise RuntimeError(f'accuracy/top1 missing from the test metrics {sorted(metrics)}')
@@ -121,30 +140,46 @@ class VWWDemo:
         result['top1'] = float(metrics['accuracy/top1'])
         result['train_seconds'] = train_seconds
         result['iterations'] = int(osp.basename(checkpoint).split('_')[-1].split('.')[0])
-        result['params'] = count_params(config)
+        with self.import_lock:  # one thread at a time through the imports and registries
+            result['params'] = count_params(config)
         return (f'minival top-1 {result["top1"]:.2f} % after {result["iterations"]} '
                 f'iterations ({train_seconds} s of training), {result["params"]:,} params')
 
+    def _run(self, args: List[str], log_file: str) -> None:
+        if self.args.jobs == 1:
+            run_tool(args, log_file=log_file)
+        else:
+            run_tool_quietly(args, log_file, self.threads)
+
     # ---------------------------------------------------------------- driver
+    @staticmethod
+    def _stage(name: str, stage) -> dict:
+        t0 = time.time()
+        try:
+            detail, status = stage(), 'ok'
+        except Exception as e:  # a failed stage is reported, the others still run
+            detail, status = f'{type(e).__name__}: {e}', 'FAILED'
+        return dict(stage=name, status=status, seconds=round(time.time() - t0, 1),
+                    detail=detail)
+
     def run(self) -> int:
         os.makedirs(self.work_dir, exist_ok=True)
-        stages = [('dataset', self.build_dataset)]
-        stages += [(name, lambda n=name, c=config: self.train_and_test(n, c))
-                   for name, config in MODELS]
+        self.threads = max(1, (os.cpu_count() or 1) // self.args.jobs)
         start = time.time()
-        failed = False
-        for index, (name, stage) in enumerate(stages, 1):
-            print(f'\n=== [{index}/{len(stages)}] {name} ===', flush=True)
-            t0 = time.time()
-            try:
-                detail, status = stage(), 'ok'
-            except Exception as e:  # a failed stage is reported, the others still run
-                detail, status, failed = f'{type(e).__name__}: {e}', 'FAILED', True
-            self.stages.append(dict(stage=name, status=status,
-                                    seconds=round(time.time() - t0, 1), detail=detail))
+        print('\n=== [1/2] dataset ===', flush=True)
+        self.stages.append(self._stage('dataset', self.build_dataset))
+        print(f'\n=== [2/2] train and test {len(MODELS)} models, {self.args.jobs} at a time '
+              '===', flush=True)
+        with ThreadPoolExecutor(max_workers=self.args.jobs) as pool:
+            futures = [pool.submit(self._stage, name,
+                                   lambda n=name, c=config: self.train_and_test(n, c))
+                       for name, config in MODELS]
+            self.stages += [future.result() for future in futures]
+        failed = any(s['status'] != 'ok' for s in self.stages)
         summary = dict(models=self.results, dataset=self.dataset_counts, stages=self.stages,
                        total_seconds=round(time.time() - start, 1), seed=self.args.seed,
-                       torch_threads=_torch_threads(), cpu_count=os.cpu_count())
+                       jobs=self.args.jobs, threads_per_job=self.threads,
+                       cpu_count=os.cpu_count())
         with open(osp.join(self.work_dir, 'summary.json'), 'w') as f:
             json.dump(summary, f, indent=2)
         print(self.table(summary))
@@ -154,7 +189,7 @@ class VWWDemo:
         rows = ['', '| stage | status | time (s) | result |', '|---|---|---|---|']
         rows += [f"| {s['stage']} | {s['status']} | {s['seconds']} | {s['detail']} |"
                  for s in self.stages]
-        rows += ['', '| model | params | iterations | train time (s) | minival top-1 (%) |',
+        rows += ['', '| model | params | iterations | train wall time (s) | minival top-1 (%) |',
                  '|---|---|---|---|---|']
         for name, r in self.results.items():
             cells = [
@@ -169,14 +204,6 @@ class VWWDemo:
         return '\n'.join(rows)
 
 
-def _torch_threads() -> Optional[int]:
-    try:
-        import torch
-        return torch.get_num_threads()
-    except ImportError:
-        return None
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'demo_vww'))
@@ -184,6 +211,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0, help='seed of the mini VWW set')
     parser.add_argument('--max-iters', type=int, default=None,
                         help="override the demo configs' training length")
+    parser.add_argument('--jobs', type=int, choices=(1, 2), default=2,
+                        help='models trained at the same time: 2 (each with half the CPU '
+                        'threads, output to the logs; faster on 2 cores) or 1 (one after the '
+                        'other, output streamed)')
     return parser.parse_args(argv)
 
 

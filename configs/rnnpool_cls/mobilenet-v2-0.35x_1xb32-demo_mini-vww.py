@@ -7,8 +7,8 @@
 _base_ = './mobilenet-v2-0.35x_8xb32-150e_vww-96px.py'
 
 data_root = 'data/mini_vww/'
-max_iters = 150
-warmup_iters = 15
+max_iters = 400
+warmup_iters = 20
 
 train_dataloader = dict(
     batch_size=32,

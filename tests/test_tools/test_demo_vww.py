@@ -52,8 +52,7 @@ def test_mini_vww_trains_a_couple_of_iterations(tmp_path):
          'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
          'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
          'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
-         'val_dataloader.persistent_workers=False', 'param_scheduler.0.end=1',
-         'param_scheduler.1.begin=1', 'param_scheduler.1.T_max=1'],
+         'val_dataloader.persistent_workers=False'],
         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (work_dir / 'iter_2.pth').is_file()
