@@ -4,7 +4,7 @@ Stages (each runs the project's own tool, as a user would, and is timed):
 
 1. build the mini Visual Wake Words set (``tools/dataset_converters/build_mini_vww.py``: a
    mini COCO 2014 folder converted by the real VWW tool);
-2. for MobileNetV2-0.35x-RNNPool and then the plain MobileNetV2-0.35x (configs in
+2. for MobileNetV2-0.35x-RNNPool and the plain MobileNetV2-0.35x (configs in
    ``configs/rnnpool_cls``): train with ``tools/train.py`` (MMEngine's Runner, MMPretrain's
    components), evaluate the final checkpoint with ``tools/test.py`` (MMPretrain's
    ``Accuracy``) on minival, and count the parameters of the built model.
@@ -45,6 +45,7 @@ def run_tool_quietly(args: List[str], log_file: str, threads: int) -> None:
                                stderr=subprocess.STDOUT)
     if code != 0:
         raise RuntimeError(f'{args[0]} failed with exit code {code} (log: {log_file})')
+
 
 #: ``(name, config)`` in the order they run and appear in the table.
 MODELS = (
