@@ -50,8 +50,8 @@ def run_tool_quietly(args: List[str], log_file: str, threads: int) -> None:
 #: ``(name, config)`` in the order they run and appear in the table.
 MODELS = (
     ('MobileNetV2-0.35x-RNNPool',
-     'configs/rnnpool_cls/mobilenet-v2-0.35x-rnnpool_1xb32-demo_mini-vww.py'),
-    ('MobileNetV2-0.35x', 'configs/rnnpool_cls/mobilenet-v2-0.35x_1xb32-demo_mini-vww.py'),
+     'configs/rnnpool_cls/demo/mobilenet-v2-0.35x-rnnpool_1xb32-demo_mini-vww.py'),
+    ('MobileNetV2-0.35x', 'configs/rnnpool_cls/demo/mobilenet-v2-0.35x_1xb32-demo_mini-vww.py'),
 )
 
 

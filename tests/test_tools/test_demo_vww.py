@@ -8,8 +8,8 @@ import sys
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-RNNPOOL_DEMO = 'configs/rnnpool_cls/mobilenet-v2-0.35x-rnnpool_1xb32-demo_mini-vww.py'
-BASE_DEMO = 'configs/rnnpool_cls/mobilenet-v2-0.35x_1xb32-demo_mini-vww.py'
+RNNPOOL_DEMO = 'configs/rnnpool_cls/demo/mobilenet-v2-0.35x-rnnpool_1xb32-demo_mini-vww.py'
+BASE_DEMO = 'configs/rnnpool_cls/demo/mobilenet-v2-0.35x_1xb32-demo_mini-vww.py'
 
 
 def _env():

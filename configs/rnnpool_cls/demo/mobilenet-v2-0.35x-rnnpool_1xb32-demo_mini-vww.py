@@ -1,5 +1,5 @@
 # The embedded run's RNNPool model (`make demo-vww`): MobileNetV2-0.35x-RNNPool, unchanged
-# (the same model as mobilenet-v2-0.35x-rnnpool_8xb32-150e_vww-224px.py: RNNPool with patch 6,
+# (the same model as ../mobilenet-v2-0.35x-rnnpool_8xb32-150e_vww-224px.py: RNNPool with patch 6,
 # stride 4, h1 = h2 = 8 in place of the early blocks; a test checks the two model dicts are
 # equal), with exactly the baseline demo's data, schedule and seed, so that the two runs differ
 # only in the model.
