@@ -16,12 +16,15 @@ crop_size = 320
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
+    # The release's distortion (PIL ImageEnhance): multiplicative brightness, contrast
+    # around the mean grey, no channel permutation; hue in PIL units (18 ~ 25 degrees).
     dict(
-        type='PhotoMetricDistortion',
-        brightness_delta=32,
+        type='ImageEnhanceDistortion',
+        brightness_range=(0.875, 1.125),
         contrast_range=(0.5, 1.5),
         saturation_range=(0.5, 1.5),
-        hue_delta=18),
+        hue_delta=18,
+        prob=0.5),
     dict(
         type='RandomChoice',
         transforms=[

@@ -11,8 +11,8 @@ from .mini_vww import MiniVWWConfig, build_mini_vww
 from .mini_wider import (MINI_WIDER_EVENTS, MiniWiderConfig, MiniWiderSummary,
                          build_mini_wider, wider_settings)
 from .scut_head import SCUTHeadDataset
-from .transforms import (BaseWindowCrop, DataAnchorSampling, ResizeToArea, S3FDMultiScaleAug,
-                         ToGray, ZoomInRandomCrop)
+from .transforms import (BaseWindowCrop, DataAnchorSampling, ImageEnhanceDistortion,
+                         ResizeToArea, S3FDMultiScaleAug, ToGray, ZoomInRandomCrop)
 from .visual_wake_words import (VWW_AREA_THRESHOLD, VWW_CLASSES, build_visual_wake_words,
                                 read_minival_ids, vww_label)
 from .wider_face import WIDERFaceOfficialDataset, read_image_size
@@ -29,5 +29,5 @@ __all__ = [
     'CocoImage', 'CocoInstances', 'CocoObject', 'load_coco_instances', 'DEER_WNID',
     'IMAGENET10_CLASSES', 'IMAGENET10_SYNSETS', 'build_imagenet10', 'MiniVWWConfig',
     'build_mini_vww', 'VWW_AREA_THRESHOLD', 'VWW_CLASSES', 'build_visual_wake_words',
-    'read_minival_ids', 'vww_label'
+    'read_minival_ids', 'vww_label', 'ImageEnhanceDistortion'
 ]

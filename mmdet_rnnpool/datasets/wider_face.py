@@ -15,6 +15,7 @@ from .wider_face_txt import (WIDER_ATTRIBUTES, WiderFaceRecord, parse_wider_bbx_
                              parse_wider_filelist)
 
 _ANN_FORMATS = ('auto', 'bbx_gt', 'filelist')
+_INVALID_FACES = ('face', 'ignore')
 
 
 def read_image_size(img_path: str, backend_args: Optional[dict] = None) -> tuple:
@@ -49,9 +50,12 @@ class WIDERFaceOfficialDataset(BaseDetDataset):
     attributes) or ``wider_face_split/wider_face_test_filelist.txt`` (names only, no boxes);
     ``data_prefix=dict(img='WIDER_{train,val,test}/images/')``. Every face becomes an
     instance ``dict(bbox=[x1, y1, x2, y2], bbox_label=0, ignore_flag, blur, expression,
-    illumination, invalid, occlusion, pose)``. Faces flagged invalid, with ``w <= 0`` or
-    ``h <= 0``, or smaller than ``min_size`` get ``ignore_flag=1``: the detector neither
-    learns from them nor is penalised for finding them, and they stay countable.
+    illumination, invalid, occlusion, pose)``. Faces with ``w <= 0`` or ``h <= 0``, or
+    smaller than ``min_size``, get ``ignore_flag=1``: the detector neither learns from them
+    nor is penalised for finding them, and they stay countable. Faces flagged ``invalid``
+    are faces by default (``invalid_faces='face'``, as the release trains them: they are real,
+    if heavily occluded or atypical, faces, and the official evaluation never counts a
+    detection on them as a false positive); ``invalid_faces='ignore'`` ignores them.
 
     ``img_id`` is ``'<event>/<stem>'`` (e.g. ``'0--Parade/0_Parade_marchingband_1_465'``),
     the key the official evaluation uses. The text files carry no image sizes, so ``height``
@@ -61,6 +65,8 @@ class WIDERFaceOfficialDataset(BaseDetDataset):
     Args:
         min_size (float): Faces whose width or height is below this become ignored.
             Defaults to 0 (only degenerate boxes).
+        invalid_faces (str): ``'face'`` or ``'ignore'``: what a face flagged invalid
+            becomes. Defaults to 'face' (the release).
         ann_format (str): ``'bbx_gt'``, ``'filelist'`` or ``'auto'`` (a file whose name ends
             in ``filelist.txt`` is a file list). Defaults to 'auto'.
         lazy_size (bool): Read image sizes on first access rather than at load time.
@@ -76,6 +82,7 @@ class WIDERFaceOfficialDataset(BaseDetDataset):
     def __init__(self,
                  *args,
                  min_size: float = 0.0,
+                 invalid_faces: str = 'face',
                  ann_format: str = 'auto',
                  lazy_size: bool = True,
                  **kwargs) -> None:
@@ -84,7 +91,11 @@ class WIDERFaceOfficialDataset(BaseDetDataset):
                              f'{_ANN_FORMATS}, got {ann_format!r}')
         if min_size < 0:
             raise ValueError(f'WIDERFaceOfficialDataset.min_size must be >= 0, got {min_size}')
+        if invalid_faces not in _INVALID_FACES:
+            raise ValueError(f'WIDERFaceOfficialDataset.invalid_faces must be one of '
+                             f'{_INVALID_FACES}, got {invalid_faces!r}')
         self.min_size = float(min_size)
+        self.invalid_faces = invalid_faces
         self.ann_format = ann_format
         self.lazy_size = lazy_size
         self._size_cache: dict = {}
@@ -136,8 +147,8 @@ class WIDERFaceOfficialDataset(BaseDetDataset):
         instances = []
         for (x, y, w, h), attrs in zip(record.boxes.tolist(), record.attributes.tolist()):
             attributes = dict(zip(WIDER_ATTRIBUTES, attrs))
-            ignore = attributes['invalid'] == 1 or w <= 0 or h <= 0 or \
-                min(w, h) < self.min_size
+            ignore = (attributes['invalid'] == 1 and self.invalid_faces == 'ignore') or \
+                w <= 0 or h <= 0 or min(w, h) < self.min_size
             instances.append(
                 dict(bbox=[x, y, x + max(w, 0.0), y + max(h, 0.0)], bbox_label=0,
                      ignore_flag=int(ignore), **attributes))

@@ -45,10 +45,11 @@ def test_reads_official_files(root):
     valid, degenerate, invalid = info['instances']
     assert valid == dict(bbox=[10, 20, 40, 60], bbox_label=0, ignore_flag=0, blur=0,
                          expression=0, illumination=0, invalid=0, occlusion=0, pose=0)
-    # Kept, not dropped: a zero-width box and an invalid face are ignored instances.
+    # Kept, not dropped: a zero-width box is an ignored instance; an invalid face is a face
+    # (the release trains them as faces).
     assert degenerate['ignore_flag'] == 1 and degenerate['bbox'] == [50, 60, 50, 70]
     assert degenerate['blur'] == 1
-    assert invalid['ignore_flag'] == 1
+    assert invalid['ignore_flag'] == 0
     assert {k: invalid[k] for k in ('blur', 'expression', 'illumination', 'invalid',
                                     'occlusion', 'pose')} == dict(
                                         blur=2, expression=1, illumination=1, invalid=1,
@@ -71,6 +72,17 @@ def test_min_size_and_empty_filter(root):
                      min_size=10)
     assert len(train) == 1
     assert len(_dataset(root, test_mode=False)) == 3  # no filter_cfg: keep all
+
+
+def test_invalid_faces_as_faces_or_ignored(root):
+    def flags(dataset):
+        return [inst['ignore_flag'] for inst in dataset.get_data_info(0)['instances']]
+    # valid, zero-width, invalid
+    assert flags(_dataset(root)) == [0, 1, 0]
+    assert flags(_dataset(root, invalid_faces='face')) == [0, 1, 0]
+    assert flags(_dataset(root, invalid_faces='ignore')) == [0, 1, 1]
+    with pytest.raises(ValueError, match='invalid_faces must be one of'):
+        _dataset(root, invalid_faces='drop')
 
 
 def test_eager_sizes(root):
@@ -114,6 +126,8 @@ def test_loads_through_mmdet_pipeline(root):
             dict(type='PackDetInputs')
         ])
     sample = dataset[0]['data_samples']
-    np.testing.assert_allclose(sample.gt_instances.bboxes.numpy(), [[10, 20, 40, 60]])
-    assert len(sample.ignored_instances) == 2
+    # The valid and the invalid face are faces; the zero-width box is ignored.
+    np.testing.assert_allclose(sample.gt_instances.bboxes.numpy(),
+                               [[10, 20, 40, 60], [70, 10, 90, 35]])
+    assert len(sample.ignored_instances) == 1
     assert sample.img_id == '0--Parade/0_Parade_marchingband_1_5'

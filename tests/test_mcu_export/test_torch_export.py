@@ -35,9 +35,8 @@ TINY = dict(
         l2_norm_scales=(10., 8.)),
     bbox_head=dict(
         type='S3FDHead', num_classes=1, in_channels=(4, 8, 16),
-        anchor_generator=dict(type='AnchorGenerator', strides=[4, 8, 16],
-                              base_sizes=[16, 32, 64], ratios=[1.0], scales=[1.0],
-                              center_offset=0.5)),
+        anchor_generator=dict(type='CellCenteredAnchorGenerator', strides=[4, 8, 16],
+                              base_sizes=[16, 32, 64], ratios=[1.0], scales=[1.0])),
     test_cfg=dict(nms_pre=1000, nms=dict(type='nms', iou_threshold=0.45), min_bbox_size=0,
                   score_thr=0.02, max_per_img=200))
 

@@ -3,25 +3,32 @@
 # bgr_to_rgb=False). Same layout and data_root handling as wider_face.py.
 _base_ = './wider_face.py'
 
-# DAS targets; the M4 model's anchors are set by its head config.
-m4_anchor_sizes = (16, 32, 64, 128)
+# DAS targets: the M4 model's anchors (its head config; the release's QVGA anchors).
+m4_anchor_sizes = (8, 16, 32, 48)
+# The release's QVGA recipe drops only faces of 1 px^2 or less after the crop (its 640 x 640
+# recipe: 36 px^2).
+m4_min_gt_area = 1
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
     # Colour distortion before the grey conversion, so it varies the luminance too.
+    # The release's distortion (PIL ImageEnhance): multiplicative brightness, contrast
+    # around the mean grey, no channel permutation; hue in PIL units (18 ~ 25 degrees).
     dict(
-        type='PhotoMetricDistortion',
-        brightness_delta=32,
+        type='ImageEnhanceDistortion',
+        brightness_range=(0.875, 1.125),
         contrast_range=(0.5, 1.5),
         saturation_range=(0.5, 1.5),
-        hue_delta=18),
+        hue_delta=18,
+        prob=0.5),
     dict(
         type='RandomChoice',
         transforms=[
             [dict(type='DataAnchorSampling', crop_size=(320, 240),
-                  anchor_sizes=m4_anchor_sizes)],
-            [dict(type='ZoomInRandomCrop', crop_size=(320, 240), min_scale=0.3)],
+                  anchor_sizes=m4_anchor_sizes, min_gt_area=m4_min_gt_area)],
+            [dict(type='ZoomInRandomCrop', crop_size=(320, 240), min_scale=0.3,
+                  min_gt_area=m4_min_gt_area)],
         ]),
     dict(type='RandomFlip', prob=0.5),
     dict(type='ToGray'),

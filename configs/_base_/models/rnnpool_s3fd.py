@@ -61,14 +61,16 @@ model = dict(
         branch_convs=None,
         norm_cfg=dict(type='BN'),
         act_cfg=dict(type='ReLU6'),
-        # S3FD: one square anchor per location, size 4 x stride, centred on its cell.
+        # S3FD: one square anchor per location, size 4 x stride, centred on its cell at
+        # ((j + 0.5) * stride, (i + 0.5) * stride) (the release). mmdet's AnchorGenerator with
+        # center_offset=0.5 would centre it at j * stride + 0.5 * base_size, 1.5 strides off;
+        # CellCenteredAnchorGenerator derives the centres from the strides instead.
         anchor_generator=dict(
-            type='AnchorGenerator',
+            type='CellCenteredAnchorGenerator',
             strides=[4, 8, 16, 32, 64, 128],
             base_sizes=[16, 32, 64, 128, 256, 512],
             ratios=[1.0],
-            scales=[1.0],
-            center_offset=0.5),
+            scales=[1.0]),
         # S3FD's variances (0.1 for the centre, 0.2 for the log-size).
         bbox_coder=dict(
             type='DeltaXYWHBBoxCoder',
@@ -76,16 +78,21 @@ model = dict(
             target_means=[0., 0., 0., 0.],
             target_stds=[0.1, 0.1, 0.2, 0.2])),
     train_cfg=dict(
-        # Stage 1: IoU >= 0.35 (+ each face's best anchor); stage 2: scale compensation.
+        # Stage 1: IoU >= 0.35 (+ each face's best anchor); stage 2: scale compensation as the
+        # release counts it: N = (#faces best >= 0.35 + #faces best >= 0.5) // 2 per image,
+        # then the image's top-N anchors with 0.1 < IoU < 0.35 (see S3FDAssigner).
         assigner=dict(
             type='S3FDAssigner',
             pos_iou_thr=0.35,
             neg_iou_thr=0.35,
             compensate_iou_thr=0.1,
+            compensation='release',
+            compensate_count_thr=0.5,
             # Each face's single best anchor is positive, if it overlaps the face at all.
             min_pos_iou=1e-6,
             gt_max_assign_all=False,
-            # WIDER's invalid faces (loaded as ignored instances) are neither face nor background.
+            # Ignored instances (degenerate boxes, narrower than 1 px after the crop) are
+            # neither face nor background for the anchors they cover.
             ignore_iof_thr=0.5),
         sampler=dict(type='PseudoSampler'),
         smoothl1_beta=1.,

@@ -15,8 +15,8 @@ class DataAnchorSampling(BaseWindowCrop):
     ``crop_size`` around that face.
 
     The target anchor index is drawn uniformly from ``0..min(last, nearest + 1)`` where
-    ``nearest`` is the anchor closest to the face size ``sqrt(w * h)``, and the target size
-    uniformly from ``[anchor / 2, anchor * 2]``. Only faces that are not ignored are chosen;
+    ``nearest`` is the anchor closest to the face size ``sqrt(w * h)``, and the target size is
+    ``anchor * 2 ** u``, ``u`` uniform in [-1, 1] (the release's jitter). Only faces that are not ignored are chosen;
     without one the whole image is used, padded to the output's aspect. See
     :class:`BaseWindowCrop` for the keys and box rules.
 
@@ -27,14 +27,21 @@ class DataAnchorSampling(BaseWindowCrop):
         pad_val (float | Sequence[float]): Fill value. Defaults to (104, 117, 123).
         min_gt_size (float): Faces below this many output pixels become ignored.
             Defaults to 1.0.
+        min_gt_area (float): Faces of this area (output px^2) or less are dropped.
+            Defaults to 36 (the release's 6 x 6 px).
+        random_interpolation (bool): Resize with a random interpolation (the release's).
+            Defaults to True.
     """
 
     def __init__(self,
                  crop_size: Union[int, Tuple[int, int]] = 640,
                  anchor_sizes: Sequence[float] = (16, 32, 64, 128, 256, 512),
                  pad_val: Union[float, Sequence[float]] = (104, 117, 123),
-                 min_gt_size: float = 1.0) -> None:
-        super().__init__(crop_size=crop_size, pad_val=pad_val, min_gt_size=min_gt_size)
+                 min_gt_size: float = 1.0,
+                 min_gt_area: float = 36.0,
+                 random_interpolation: bool = True) -> None:
+        super().__init__(crop_size=crop_size, pad_val=pad_val, min_gt_size=min_gt_size,
+                         min_gt_area=min_gt_area, random_interpolation=random_interpolation)
         anchors = [float(a) for a in anchor_sizes]
         if not anchors or min(anchors) <= 0 or anchors != sorted(anchors):
             raise ValueError('DataAnchorSampling.anchor_sizes must be positive and ascending, '
@@ -49,4 +56,5 @@ class DataAnchorSampling(BaseWindowCrop):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(crop_size={self.crop_size}, '
                 f'anchor_sizes={self.anchor_sizes}, pad_val={self.pad_val}, '
-                f'min_gt_size={self.min_gt_size})')
+                f'min_gt_size={self.min_gt_size}, min_gt_area={self.min_gt_area}, '
+                f'random_interpolation={self.random_interpolation})')

@@ -5,7 +5,7 @@ Both the zoom-in crop and data-anchor-sampling reduce to "choose a window in the
 image, map it onto ``out_size``"; cropping before resizing keeps the cost independent of the
 zoom factor. Everything here is plain numpy / OpenCV so it can be tested on its own.
 """
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -26,14 +26,20 @@ def _pad_vector(pad_val: Union[float, Sequence[float]], channels: int) -> np.nda
     return pad
 
 
+#: The OpenCV interpolations the release draws from when it resizes a training image.
+RANDOM_INTERPOLATIONS = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA, cv2.INTER_NEAREST,
+                         cv2.INTER_LANCZOS4)
+
+
 def crop_resize_window(img: np.ndarray, window: Window, out_size: Tuple[int, int],
-                       pad_val: Union[float, Sequence[float]] = 0) -> Tuple[np.ndarray, Affine]:
+                       pad_val: Union[float, Sequence[float]] = 0,
+                       interpolation: Optional[int] = None) -> Tuple[np.ndarray, Affine]:
     """Map ``window`` of ``img`` onto an ``out_size`` image.
 
-    The part of the window inside the image is cropped and resized (area interpolation when
-    shrinking, bilinear when enlarging); the rest is filled with ``pad_val``. The returned
-    affine map is exact for the pixels actually placed, so boxes mapped with it line up with
-    the image content.
+    The part of the window inside the image is cropped and resized (with ``interpolation``;
+    by default area interpolation when shrinking, bilinear when enlarging); the rest is
+    filled with ``pad_val``. The returned affine map is exact for the pixels actually placed,
+    so boxes mapped with it line up with the image content.
 
     Args:
         img (np.ndarray): ``(H, W)`` or ``(H, W, C)`` image of any dtype OpenCV resizes.
@@ -41,6 +47,8 @@ def crop_resize_window(img: np.ndarray, window: Window, out_size: Tuple[int, int
         out_size (tuple[int, int]): ``(width, height)`` of the output.
         pad_val (float | Sequence[float]): Fill value, one or one per channel.
             Defaults to 0.
+        interpolation (int, optional): An OpenCV interpolation flag. Defaults to None
+            (area when shrinking, bilinear otherwise).
 
     Returns:
         tuple: The output image (same dtype and channel layout as ``img``) and the affine map
@@ -75,10 +83,11 @@ def crop_resize_window(img: np.ndarray, window: Window, out_size: Tuple[int, int
         ax, ay = (dx1 - dx0) / (ix1 - ix0), (dy1 - dy0) / (iy1 - iy0)
         affine = (ax, dx0 - ix0 * ax, ay, dy0 - iy0 * ay)
         patch = img[iy0:iy1, ix0:ix1]
-        shrinking = (dx1 - dx0) < (ix1 - ix0) and (dy1 - dy0) < (iy1 - iy0)
+        if interpolation is None:
+            shrinking = (dx1 - dx0) < (ix1 - ix0) and (dy1 - dy0) < (iy1 - iy0)
+            interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         resized = cv2.resize(
-            np.ascontiguousarray(patch), (dx1 - dx0, dy1 - dy0),
-            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+            np.ascontiguousarray(patch), (dx1 - dx0, dy1 - dy0), interpolation=interpolation)
         out[dy0:dy1, dx0:dx1] = resized.reshape(dy1 - dy0, dx1 - dx0, channels)
     if img.ndim == 2:
         out = out[..., 0]
@@ -92,6 +101,14 @@ def box_centers_inside(boxes: np.ndarray, window: Window) -> np.ndarray:
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
     x0, y0, x1, y1 = window
     return (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)
+
+
+def boxes_inside(boxes: np.ndarray, window: Window) -> np.ndarray:
+    """Return a bool mask of the ``(N, 4)`` ``x1 y1 x2 y2`` boxes wholly inside ``window``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = window
+    return (boxes[:, 0] >= x0) & (boxes[:, 1] >= y0) & (boxes[:, 2] <= x1) & \
+        (boxes[:, 3] <= y1)
 
 
 def map_boxes(boxes: np.ndarray, affine: Affine, out_size: Tuple[int, int]) -> np.ndarray:
@@ -118,7 +135,7 @@ def sample_zoom_in_window(rng, img_w: int, img_h: int, boxes: np.ndarray,
                           valid: np.ndarray, out_size: Tuple[int, int], min_scale: float,
                           full_prob: float, max_trials: int) -> Window:
     """Sample S3FD's zoom-in window: a patch of the output's aspect, ``min_scale..1`` of the
-    largest such patch, with at least one valid face centred inside.
+    largest such patch, holding at least one valid face wholly (the release's rule).
 
     Args:
         rng: ``np.random`` or a ``np.random.RandomState`` (``uniform`` is used).
@@ -144,7 +161,7 @@ def sample_zoom_in_window(rng, img_w: int, img_h: int, boxes: np.ndarray,
         x0 = rng.uniform(0, img_w - win_w)
         y0 = rng.uniform(0, img_h - win_h)
         window = (x0, y0, x0 + win_w, y0 + win_h)
-        if len(valid_boxes) == 0 or box_centers_inside(valid_boxes, window).any():
+        if len(valid_boxes) == 0 or boxes_inside(valid_boxes, window).any():
             return window
     return window_for_whole_image(img_w, img_h, out_size)
 
@@ -152,8 +169,9 @@ def sample_zoom_in_window(rng, img_w: int, img_h: int, boxes: np.ndarray,
 def sample_anchor_window(rng, img_w: int, img_h: int, boxes: np.ndarray, valid: np.ndarray,
                          out_size: Tuple[int, int], anchor_sizes: Sequence[float]) -> Window:
     """Sample a data-anchor-sampling window (PyramidBox): rescale so that a random face gets
-    the size of a random anchor no larger than one step above its nearest anchor, then take
-    an ``out_size`` window holding that face (inside the image where possible).
+    the size of a random anchor no larger than one step above its nearest anchor, times
+    ``2 ** u`` with ``u`` uniform in [-1, 1] (the release's jitter), then take an
+    ``out_size`` window holding that face (inside the image where possible).
 
     Args:
         rng: ``np.random`` or a ``np.random.RandomState`` (``uniform``, ``randint``).
@@ -177,7 +195,7 @@ def sample_anchor_window(rng, img_w: int, img_h: int, boxes: np.ndarray, valid: 
     anchors = np.asarray(anchor_sizes, np.float64)
     nearest = int(np.argmin(np.abs(anchors - sizes[k])))
     target = anchors[rng.randint(min(len(anchors) - 1, nearest + 1) + 1)]
-    scale = rng.uniform(target / 2, target * 2) / sizes[k]
+    scale = target * 2.0 ** rng.uniform(-1.0, 1.0) / sizes[k]
     win_w, win_h = out_size[0] / scale, out_size[1] / scale
 
     def place(f0: float, f1: float, win: float, limit: float) -> float:

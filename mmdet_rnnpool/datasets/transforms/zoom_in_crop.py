@@ -14,8 +14,8 @@ class ZoomInRandomCrop(BaseWindowCrop):
     """Crop a random patch, ``min_scale..1`` of the largest patch of the output's aspect, and
     resize it to ``crop_size``, enlarging small faces (S3FD's "zoom in").
 
-    The patch must hold the centre of at least one face that is not ignored (images without
-    such a face take any patch); after ``max_trials`` failures the whole image is used,
+    The patch must hold at least one face that is not ignored wholly (the release's rule;
+    images without such a face take any patch); after ``max_trials`` failures the whole image is used,
     padded to the output's aspect. See :class:`BaseWindowCrop` for the keys and box rules.
 
     Args:
@@ -28,6 +28,10 @@ class ZoomInRandomCrop(BaseWindowCrop):
         pad_val (float | Sequence[float]): Fill value. Defaults to (104, 117, 123).
         min_gt_size (float): Faces below this many output pixels become ignored.
             Defaults to 1.0.
+        min_gt_area (float): Faces of this area (output px^2) or less are dropped.
+            Defaults to 36 (the release's 6 x 6 px).
+        random_interpolation (bool): Resize with a random interpolation (the release's).
+            Defaults to True.
     """
 
     def __init__(self,
@@ -36,8 +40,11 @@ class ZoomInRandomCrop(BaseWindowCrop):
                  full_prob: float = 0.2,
                  max_trials: int = 50,
                  pad_val: Union[float, Sequence[float]] = (104, 117, 123),
-                 min_gt_size: float = 1.0) -> None:
-        super().__init__(crop_size=crop_size, pad_val=pad_val, min_gt_size=min_gt_size)
+                 min_gt_size: float = 1.0,
+                 min_gt_area: float = 36.0,
+                 random_interpolation: bool = True) -> None:
+        super().__init__(crop_size=crop_size, pad_val=pad_val, min_gt_size=min_gt_size,
+                         min_gt_area=min_gt_area, random_interpolation=random_interpolation)
         if not 0 < min_scale <= 1:
             raise ValueError(f'ZoomInRandomCrop.min_scale must be in (0, 1], got {min_scale}')
         if not 0 <= full_prob <= 1:
@@ -57,4 +64,5 @@ class ZoomInRandomCrop(BaseWindowCrop):
         return (f'{type(self).__name__}(crop_size={self.crop_size}, '
                 f'min_scale={self.min_scale}, full_prob={self.full_prob}, '
                 f'max_trials={self.max_trials}, pad_val={self.pad_val}, '
-                f'min_gt_size={self.min_gt_size})')
+                f'min_gt_size={self.min_gt_size}, min_gt_area={self.min_gt_area}, '
+                f'random_interpolation={self.random_interpolation})')

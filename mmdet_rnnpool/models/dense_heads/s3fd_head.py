@@ -14,6 +14,9 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, MultiConfig, OptConfigType
 from torch import Tensor
 
+# The default anchor generator must be registered whenever the head is.
+from ..task_modules.prior_generators import CellCenteredAnchorGenerator  # noqa: F401
+
 
 def max_out_background(cls_score: Tensor, num_classes: int, num_max_out: int,
                        num_anchors: int = 1) -> Tensor:
@@ -79,7 +82,8 @@ class S3FDHead(SSDHead):
         norm_cfg (dict): Norm layer of the branch convs. Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation of the branch convs. Defaults to ``dict(type='ReLU6')``.
         anchor_generator (dict): Anchor generator config. Defaults to one square anchor of
-            size 16, 32, ..., 512 at strides 4, 8, ..., 128, centred on its cell.
+            size 16, 32, ..., 512 at strides 4, 8, ..., 128, centred on its cell at
+            ``(j + 0.5) * stride`` (:class:`CellCenteredAnchorGenerator`).
         bbox_coder (dict): Box coder config. Defaults to DeltaXYWHBBoxCoder with S3FD's
             variances (0.1, 0.1, 0.2, 0.2).
         train_cfg (dict, optional): Training config (assigner, neg_pos_ratio, smoothl1_beta,
@@ -101,12 +105,11 @@ class S3FDHead(SSDHead):
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='ReLU6'),
                  anchor_generator: ConfigType = dict(
-                     type='AnchorGenerator',
+                     type='CellCenteredAnchorGenerator',
                      strides=[4, 8, 16, 32, 64, 128],
                      base_sizes=[16, 32, 64, 128, 256, 512],
                      ratios=[1.0],
-                     scales=[1.0],
-                     center_offset=0.5),
+                     scales=[1.0]),
                  bbox_coder: ConfigType = dict(
                      type='DeltaXYWHBBoxCoder',
                      clip_border=True,

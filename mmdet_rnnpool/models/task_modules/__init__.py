@@ -1,4 +1,5 @@
-"""Task modules (assigners)."""
+"""Task modules (assigners, prior generators)."""
 from .assigners import S3FDAssigner
+from .prior_generators import CellCenteredAnchorGenerator
 
-__all__ = ['S3FDAssigner']
+__all__ = ['S3FDAssigner', 'CellCenteredAnchorGenerator']

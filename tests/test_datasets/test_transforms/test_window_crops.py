@@ -80,12 +80,66 @@ def test_zoom_in_filters_by_centre():
     assert dropped > 0  # small patches do cut faces away
 
 
-def test_tiny_faces_become_ignored_not_dropped():
-    transform = ZoomInRandomCrop(crop_size=32, min_scale=1.0, full_prob=1.0, min_gt_size=8)
+def test_narrow_faces_become_ignored_not_dropped():
+    transform = ZoomInRandomCrop(crop_size=32, min_scale=1.0, full_prob=1.0, min_gt_size=8,
+                                 min_gt_area=0)
     results = transform(_results())  # 240-px square -> 32 px: 30-px faces become 4 px
     assert len(results['gt_bboxes_labels']) >= 2
     small = (results['gt_bboxes'].widths < 8).numpy()
     assert np.all(results['gt_ignore_flags'][small])
+
+
+@pytest.mark.parametrize('cls', [ZoomInRandomCrop, DataAnchorSampling])
+def test_faces_of_36_px2_or_less_are_dropped(cls):
+    # A 100 x 100 image cropped whole onto 100 x 100 output pixels (the identity), so the
+    # areas below are the areas in the crop.
+    boxes = np.array([
+        [10, 10, 16, 16],  # 6 x 6 = 36: dropped (the release keeps only area > 36)
+        [30, 30, 36, 36.5],  # 6 x 6.5 = 39: kept
+        [50, 50, 53, 70],  # 3 x 20 = 60: kept, though 3 px wide
+        [70, 70, 75, 75],  # 25: dropped
+        [80, 5, 99, 24],  # 19 x 19: kept (the face DAS may pick)
+    ], np.float32)
+
+    def results():
+        return dict(img=np.zeros((100, 100, 3), np.uint8), img_shape=(100, 100),
+                    gt_bboxes=HorizontalBoxes(boxes.copy()),
+                    gt_bboxes_labels=np.arange(5, dtype=np.int64),
+                    gt_ignore_flags=np.array([False, False, True, False, False]))
+
+    if cls is ZoomInRandomCrop:
+        transform = cls(crop_size=100, min_scale=1.0, full_prob=1.0)
+    else:
+        # DAS's window is random in scale: pin it (the box rules are BaseWindowCrop's).
+        transform = cls(crop_size=100)
+        transform.sample_window = lambda *args: (0.0, 0.0, 100.0, 100.0)
+    out = transform(results())
+    assert out['gt_bboxes_labels'].tolist() == [1, 2, 4]
+    np.testing.assert_allclose(out['gt_bboxes'].numpy(), boxes[[1, 2, 4]])
+    assert out['gt_ignore_flags'].tolist() == [False, True, False]
+    # min_gt_area=0 keeps them all.
+    keep_all = cls(crop_size=100, min_gt_area=0)
+    keep_all.sample_window = lambda *args: (0.0, 0.0, 100.0, 100.0)
+    assert len(keep_all(results())['gt_bboxes_labels']) == 5
+
+
+def test_random_interpolation_draws_the_five_methods():
+    from mmdet_rnnpool.datasets.transforms.window_ops import (RANDOM_INTERPOLATIONS,
+                                                               crop_resize_window)
+    img = np.random.RandomState(0).randint(0, 256, (30, 40, 3)).astype(np.uint8)
+    window = (3.0, 2.0, 27.0, 26.0)  # enlarged 24 -> 64 px
+    by_method = {crop_resize_window(img, window, (64, 64), interpolation=flag)[0].tobytes(): flag
+                 for flag in RANDOM_INTERPOLATIONS}
+    assert len(by_method) == 5
+    transform = ZoomInRandomCrop(crop_size=64)
+    transform.sample_window = lambda *args: window
+    np.random.seed(0)
+    seen = [by_method[transform(dict(img=img.copy()))['img'].tobytes()] for _ in range(60)]
+    assert set(seen) == set(RANDOM_INTERPOLATIONS)
+    fixed = ZoomInRandomCrop(crop_size=64, random_interpolation=False)
+    fixed.sample_window = lambda *args: window
+    np.testing.assert_array_equal(fixed(dict(img=img.copy()))['img'],
+                                  crop_resize_window(img, window, (64, 64))[0])
 
 
 def test_without_boxes_and_float_images():
@@ -103,6 +157,8 @@ def test_without_boxes_and_float_images():
 def test_argument_errors():
     with pytest.raises(ValueError, match='crop_size must be a positive int'):
         ZoomInRandomCrop(crop_size=(10, 0))
+    with pytest.raises(ValueError, match='ZoomInRandomCrop.min_gt_area must be >= 0'):
+        ZoomInRandomCrop(min_gt_area=-1)
     with pytest.raises(ValueError, match='min_scale must be in'):
         ZoomInRandomCrop(min_scale=0)
     with pytest.raises(ValueError, match='anchor_sizes must be positive and ascending'):

@@ -1,7 +1,9 @@
+import cv2
 import numpy as np
 import pytest
 
-from mmdet_rnnpool.datasets.transforms.window_ops import (box_centers_inside,
+from mmdet_rnnpool.datasets.transforms.window_ops import (RANDOM_INTERPOLATIONS,
+                                                           box_centers_inside, boxes_inside,
                                                            crop_resize_window, map_boxes,
                                                            sample_anchor_window,
                                                            sample_zoom_in_window,
@@ -81,7 +83,38 @@ def test_zoom_in_window_keeps_a_face_and_is_seeded():
         assert 0 <= x0 and 0 <= y0 and x1 <= 640 + 1e-6 and y1 <= 480 + 1e-6
         assert x1 - x0 == pytest.approx(y1 - y0)  # square, like the output
         assert 144 - 1e-6 <= x1 - x0 <= 480 + 1e-6  # 0.3..1 of the short side
-        assert box_centers_inside(boxes, (x0, y0, x1, y1))[0]
+        assert boxes_inside(boxes, (x0, y0, x1, y1))[0]  # the whole face, not its centre
+
+
+def test_zoom_in_window_needs_a_whole_face():
+    # A face as tall as the 200 x 100 image: square patches of 30..100 px (full_prob 0, so
+    # never exactly 100) often hold its centre but never all of it, so after every trial fails
+    # the whole image is used. A 20-px face is found wholly inside a patch.
+    tall = np.array([[0, 0, 60, 100]], np.float32)
+    window = sample_zoom_in_window(np.random.RandomState(0), 200, 100, tall,
+                                   np.array([True]), (64, 64), 0.3, 0.0, 100)
+    assert window == window_for_whole_image(200, 100, (64, 64))
+    small = np.array([[5, 40, 25, 60]], np.float32)
+    window = sample_zoom_in_window(np.random.RandomState(0), 200, 100, small,
+                                   np.array([True]), (64, 64), 0.3, 0.0, 2000)
+    assert window != window_for_whole_image(200, 100, (64, 64))
+    assert boxes_inside(small, window)[0]
+
+
+def test_boxes_inside():
+    boxes = np.array([[0, 0, 10, 10], [5, 5, 25, 15], [-1, 0, 5, 5]], np.float32)
+    assert boxes_inside(boxes, (0, 0, 20, 20)).tolist() == [True, False, False]
+
+
+def test_explicit_interpolations_are_the_opencv_ones():
+    rng = np.random.RandomState(0)
+    img = rng.randint(0, 256, (9, 13, 3)).astype(np.uint8)
+    outputs = []
+    for flag in RANDOM_INTERPOLATIONS:
+        out, _ = crop_resize_window(img, (0, 0, 13, 9), (29, 20), interpolation=flag)
+        np.testing.assert_array_equal(out, cv2.resize(img, (29, 20), interpolation=flag))
+        outputs.append(out.tobytes())
+    assert len(set(outputs)) == 5  # five distinct methods
 
 
 def test_zoom_in_falls_back_to_whole_image():
@@ -108,6 +141,19 @@ def test_anchor_window_scales_face_to_an_anchor():
         assert x0 <= 100 and x1 >= 140 and y0 <= 100 and y1 >= 140  # the face is inside
         if x1 - x0 <= 480:  # small enough: the window stays inside the image
             assert 0 <= x0 and x1 <= 640 and 0 <= y0 and y1 <= 480
+    # The size jitter is 2 ** u, u uniform in [-1, 1]: with a single 32-px anchor, half the
+    # faces come out above 32 px (a uniform size in [16, 64] would put two thirds there), and
+    # log2(face / 32) spreads evenly over [-1, 1].
+    rng = np.random.RandomState(1)
+    sizes = []
+    for _ in range(800):
+        x0, _, x1, _ = sample_anchor_window(rng, 640, 480, boxes, valid, (640, 640), (32, ))
+        sizes.append(40 * 640 / (x1 - x0))
+    log_ratio = np.log2(np.array(sizes) / 32)
+    assert log_ratio.min() >= -1 - 1e-9 and log_ratio.max() <= 1 + 1e-9
+    assert 0.44 < np.mean(log_ratio > 0) < 0.56
+    quarters = np.histogram(log_ratio, bins=4, range=(-1, 1))[0] / len(log_ratio)
+    assert np.all(np.abs(quarters - 0.25) < 0.05)
     empty = sample_anchor_window(rng, 64, 48, boxes, np.array([False, False]), (32, 32),
                                  anchors)
     assert empty == window_for_whole_image(64, 48, (32, 32))

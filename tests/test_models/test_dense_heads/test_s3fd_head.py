@@ -23,12 +23,11 @@ def _tiny_head(**kwargs) -> S3FDHead:
         num_classes=1,
         in_channels=(1, 1),
         anchor_generator=dict(
-            type='AnchorGenerator',
+            type='CellCenteredAnchorGenerator',
             strides=[4, 8],
             base_sizes=[16, 32],
             ratios=[1.0],
-            scales=[1.0],
-            center_offset=0.5),
+            scales=[1.0]),
         train_cfg=train_cfg,
         **kwargs)
 
@@ -180,3 +179,51 @@ def test_default_layers_are_ssd_heads():
 def test_bad_layer_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         _tiny_head(**kwargs)
+
+
+def _encode(face, anchor):
+    """S3FD's box encoding, written out: centre offsets / (0.1 * anchor size), log size ratios
+    / 0.2."""
+    fx, fy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+    fw, fh = face[2] - face[0], face[3] - face[1]
+    ax, ay = (anchor[0] + anchor[2]) / 2, (anchor[1] + anchor[3]) / 2
+    aw, ah = anchor[2] - anchor[0], anchor[3] - anchor[1]
+    return torch.stack([(fx - ax) / aw / 0.1, (fy - ay) / ah / 0.1,
+                        torch.log(fw / aw) / 0.2, torch.log(fh / ah) / 0.2])
+
+
+def test_loss_is_mined_3_to_1_over_all_levels_and_divided_by_all_positives():
+    # Two images (one face, two faces) with hand-set scores: the loss must be, per image,
+    # the cross-entropy of its positives plus its 3 x #positives hardest negatives (ranked
+    # over both levels together), and smooth-L1 (beta 1) of the encoded boxes on positives,
+    # each summed over the batch and divided by the batch's number of positives.
+    head = _tiny_head()
+    torch.manual_seed(0)
+    cls_scores = [torch.randn(2, 2, 8, 8) * 2, torch.randn(2, 2, 4, 4) * 2]
+    bbox_preds = [torch.randn(2, 4, 8, 8), torch.randn(2, 4, 4, 4)]
+    faces = [torch.tensor([[5., 3., 21., 17.]]),
+             torch.tensor([[2., 2., 30., 30.], [20., 18., 29., 28.]])]
+    gts = [InstanceData(bboxes=f, labels=torch.zeros(len(f), dtype=torch.long)) for f in faces]
+    losses = head.loss_by_feat(cls_scores, bbox_preds, gts, [IMG_META, IMG_META])
+
+    anchors = torch.cat(head.prior_generator.grid_priors([(8, 8), (4, 4)], device='cpu'))
+    flat_cls = torch.cat([s.permute(0, 2, 3, 1).reshape(2, -1, 2) for s in cls_scores], 1)
+    flat_reg = torch.cat([b.permute(0, 2, 3, 1).reshape(2, -1, 4) for b in bbox_preds], 1)
+    total_pos, cls_sum, reg_sum = 0, 0., 0.
+    for img, face in enumerate(faces):
+        assign = head.assigner.assign(InstanceData(priors=anchors), gts[img])
+        pos = assign.gt_inds > 0
+        num_pos = int(pos.sum())
+        assert num_pos > 0
+        total_pos += num_pos
+        target = torch.where(pos, torch.zeros_like(assign.gt_inds), torch.ones_like(
+            assign.gt_inds))  # face 0, background 1 (mmdet: background last)
+        ce = torch.nn.functional.cross_entropy(flat_cls[img], target, reduction='none')
+        hardest_neg = ce[~pos].sort(descending=True).values[:3 * num_pos]
+        cls_sum = cls_sum + ce[pos].sum() + hardest_neg.sum()
+        for a in torch.nonzero(pos).view(-1).tolist():
+            diff = flat_reg[img, a] - _encode(face[assign.gt_inds[a] - 1], anchors[a])
+            reg_sum = reg_sum + torch.where(diff.abs() < 1, 0.5 * diff ** 2,
+                                            diff.abs() - 0.5).sum()
+    torch.testing.assert_close(sum(losses['loss_cls']).sum(), cls_sum / total_pos)
+    torch.testing.assert_close(sum(losses['loss_bbox']).sum(), reg_sum / total_pos)

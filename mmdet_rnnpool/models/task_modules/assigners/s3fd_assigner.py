@@ -1,10 +1,14 @@
-"""S3FD's two-stage anchor matching (Zhang et al., ICCV 2017, Sec. 3.2 "scale compensation")."""
+"""S3FD's two-stage anchor matching (Zhang et al., ICCV 2017, Sec. 3.2 "scale compensation"),
+with the compensation rule of the RNNPool release or of the S3FD paper."""
 from typing import Optional, Union
 
 import torch
 from mmdet.models.task_modules.assigners import AssignResult, MaxIoUAssigner
 from mmdet.registry import TASK_UTILS
 from torch import Tensor
+
+
+_COMPENSATIONS = ('release', 'per_face')
 
 
 @TASK_UTILS.register_module()
@@ -15,25 +19,34 @@ class S3FDAssigner(MaxIoUAssigner):
     ``pos_iou_thr`` (0.35) matches that face, and every face also gets its best anchor. Anchors
     below ``neg_iou_thr`` are negatives.
 
-    Stage 2 compensates faces (mostly tiny or outer-scale ones) that matched too few anchors:
-    with ``N`` the mean number of anchors per matched face in stage 1 (or ``num_compensate`` when
-    given), every face with ``k < N`` anchors is topped up to ``N`` with its highest-IoU anchors
-    among those that stage 1 left negative and that overlap it by more than
-    ``compensate_iou_thr`` (0.1), i.e. it ends with its top-``N`` anchors above 0.1 where enough
-    exist (the paper sorts the face's anchors above 0.1 and keeps its top ``N``; anchors that
-    matched another face in stage 1 keep that face). An anchor wanted by several faces goes to
-    the one it overlaps most. ``N`` is computed per image.
+    Stage 2 compensates faces (mostly tiny or outer-scale ones) that matched too few anchors,
+    with anchors that stage 1 left negative and that overlap a face by more than
+    ``compensate_iou_thr`` (0.1). Two rules (``compensation``):
 
-    Ignored regions (``gt_instances_ignore`` with ``ignore_iof_thr > 0``) behave as in
-    :class:`MaxIoUAssigner`: overlapping anchors are neither positive nor negative.
+    - ``'release'`` (default; the authors' public release, which produced the paper's
+      numbers): ``N = (#faces whose best anchor IoU >= pos_iou_thr + #faces whose best anchor
+      IoU >= compensate_count_thr) // 2``, counted over the image; the ``N`` anchors with the
+      highest IoU in ``(compensate_iou_thr, pos_iou_thr)``, over all faces together, become
+      positive, each for the face it overlaps most.
+    - ``'per_face'`` (the S3FD paper's wording): with ``N`` the mean number of anchors per
+      matched face in stage 1, rounded, every face with ``k < N`` anchors is topped up to
+      ``N`` with its highest-IoU free anchors above ``compensate_iou_thr``; an anchor wanted
+      by several faces goes to the one it overlaps most.
+
+    ``num_compensate`` fixes ``N`` for either rule. Ignored regions (``gt_instances_ignore``
+    with ``ignore_iof_thr > 0``) behave as in :class:`MaxIoUAssigner`: overlapping anchors are
+    neither positive nor negative, in both stages.
 
     Args:
         pos_iou_thr (float): Stage-1 IoU threshold for positives. Defaults to 0.35.
         neg_iou_thr (float | tuple[float, float]): IoU below which (or range in which) anchors
             are negatives. Defaults to 0.35.
         compensate_iou_thr (float): Stage-2 minimum IoU (exclusive). Defaults to 0.1.
-        num_compensate (int, optional): Fixed ``N`` for stage 2; None uses the per-image mean of
-            stage 1, rounded to the nearest integer. Defaults to None.
+        compensation (str): ``'release'`` or ``'per_face'``. Defaults to 'release'.
+        compensate_count_thr (float): The release's second threshold in the count of ``N``.
+            Defaults to 0.5.
+        num_compensate (int, optional): Fixed ``N`` for stage 2; None computes it per image
+            by the chosen rule. Defaults to None.
         min_pos_iou (float): Minimum IoU for a face's best anchor to be forced positive; the
             default only asks that they overlap (with 0, a face that overlaps no anchor would
             take an arbitrary one). Defaults to 1e-6.
@@ -48,6 +61,8 @@ class S3FDAssigner(MaxIoUAssigner):
                  pos_iou_thr: float = 0.35,
                  neg_iou_thr: Union[float, tuple] = 0.35,
                  compensate_iou_thr: float = 0.1,
+                 compensation: str = 'release',
+                 compensate_count_thr: float = 0.5,
                  num_compensate: Optional[int] = None,
                  min_pos_iou: float = 1e-6,
                  gt_max_assign_all: bool = False,
@@ -61,6 +76,12 @@ class S3FDAssigner(MaxIoUAssigner):
         if not 0 <= compensate_iou_thr < 1:
             raise ValueError('S3FDAssigner: compensate_iou_thr must be in [0, 1), '
                              f'got {compensate_iou_thr!r}')
+        if compensation not in _COMPENSATIONS:
+            raise ValueError(f'S3FDAssigner: compensation must be one of {_COMPENSATIONS}, '
+                             f'got {compensation!r}')
+        if not 0 < compensate_count_thr <= 1:
+            raise ValueError('S3FDAssigner: compensate_count_thr must be in (0, 1], '
+                             f'got {compensate_count_thr!r}')
         super().__init__(
             pos_iou_thr=pos_iou_thr,
             neg_iou_thr=neg_iou_thr,
@@ -70,6 +91,8 @@ class S3FDAssigner(MaxIoUAssigner):
             match_low_quality=True,
             **kwargs)
         self.compensate_iou_thr = compensate_iou_thr
+        self.compensation = compensation
+        self.compensate_count_thr = compensate_count_thr
         self.num_compensate = num_compensate
 
     def assign_wrt_overlaps(self, overlaps: Tensor, gt_labels: Tensor) -> AssignResult:
@@ -88,6 +111,40 @@ class S3FDAssigner(MaxIoUAssigner):
         num_gts, num_anchors = overlaps.shape
         if num_gts == 0 or num_anchors == 0:
             return result
+        if self.compensation == 'release':
+            self._compensate_release(result, overlaps, gt_labels)
+        else:
+            self._compensate_per_face(result, overlaps, gt_labels)
+        return result
+
+    def _compensate_release(self, result: AssignResult, overlaps: Tensor,
+                            gt_labels: Tensor) -> None:
+        """The release's stage 2: the image's top-N free anchors in (0.1, 0.35)."""
+        if self.num_compensate is not None:
+            num_target = self.num_compensate
+        else:
+            best_of_face = overlaps.max(dim=1).values
+            num_target = (int((best_of_face >= self.pos_iou_thr).sum()) +
+                          int((best_of_face >= self.compensate_count_thr).sum())) // 2
+        if num_target <= 0:
+            return
+        iou = result.max_overlaps
+        candidate = (result.gt_inds == 0) & (iou > self.compensate_iou_thr) & \
+            (iou < self.pos_iou_thr)
+        candidate_iou = torch.where(candidate, iou, iou.new_full((), -1.))
+        k = min(num_target, int(candidate.sum()))
+        if k == 0:
+            return
+        # Highest IoU first; the lowest anchor index on a tie (a stable order).
+        order = torch.argsort(candidate_iou, descending=True, stable=True)[:k]
+        face_of = overlaps[:, order].argmax(dim=0)
+        result.gt_inds[order] = face_of + 1
+        result.labels[order] = gt_labels[face_of]
+
+    def _compensate_per_face(self, result: AssignResult, overlaps: Tensor,
+                             gt_labels: Tensor) -> None:
+        """S3FD's wording: top up every face below the stage-1 mean to its top-N anchors."""
+        num_gts, num_anchors = overlaps.shape
         gt_inds = result.gt_inds
         matched = gt_inds > 0
         counts = torch.bincount(gt_inds[matched] - 1, minlength=num_gts)
@@ -96,12 +153,12 @@ class S3FDAssigner(MaxIoUAssigner):
         else:
             matched_faces = counts > 0
             if not matched_faces.any():
-                return result
+                return
             num_target = max(1, int(round(counts[matched_faces].float().mean().item())))
 
         needy = torch.nonzero(counts < num_target, as_tuple=False).view(-1)
         if needy.numel() == 0:
-            return result
+            return
         # Candidates: stage-1 leftovers (negatives, not ignored ones) above the low threshold.
         free = gt_inds == 0
         candidate_iou = overlaps[needy].clone()
@@ -114,7 +171,7 @@ class S3FDAssigner(MaxIoUAssigner):
         rank = torch.arange(k, device=overlaps.device).expand_as(top_idx)
         take = (top_iou > self.compensate_iou_thr) & (rank < wanted[:, None])
         if not take.any():
-            return result
+            return
         face_of = needy[:, None].expand_as(top_idx)[take]
         anchor_of = top_idx[take]
         iou_of = top_iou[take]
@@ -129,4 +186,3 @@ class S3FDAssigner(MaxIoUAssigner):
         gt_inds[anchor_of] = face_of + 1
         result.max_overlaps[anchor_of] = iou_of
         result.labels[anchor_of] = gt_labels[face_of]
-        return result

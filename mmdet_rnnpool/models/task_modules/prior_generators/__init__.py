@@ -1,0 +1,4 @@
+"""Prior (anchor) generators."""
+from .cell_centered_anchor_generator import CellCenteredAnchorGenerator
+
+__all__ = ['CellCenteredAnchorGenerator']
