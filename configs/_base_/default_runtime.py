@@ -6,7 +6,9 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # 300 epochs: keep a checkpoint every 10 and the best by the WIDER hard AP, if validated.
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # AtomicCheckpointHook: MMEngine's, written to a temporary file and renamed, so a run killed
+    # during a save resumes from the previous complete checkpoint.
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 

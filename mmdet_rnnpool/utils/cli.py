@@ -32,10 +32,11 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], Any],
         argv (Sequence[str], optional): Arguments. Defaults to None (``sys.argv[1:]``).
 
     Returns:
-        int: The exit status: 0, or 2 after a user error.
+        int: The exit status: ``main``'s when it returns an int (a failed check's 1), 2 after a
+        user error, else 0.
     """
     try:
-        main(argv)
+        status = main(argv)
     except USER_ERRORS as err:
         if os.environ.get(TRACEBACK_ENV, '') not in ('', '0'):
             raise
@@ -43,4 +44,4 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], Any],
         print(f'{prog}: error: {type(err).__name__}: {one_line(err)} '
               f'(set {TRACEBACK_ENV}=1 for the traceback)', file=sys.stderr)
         return 2
-    return 0
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0
