@@ -30,6 +30,7 @@ from mmdet_rnnpool.models.utils import DetectorLayers, image_to_input  # noqa: E
 from mmdet_rnnpool.utils.checkpoint import (ALLOW_PARTIAL_FLAG,  # noqa: E402
                                             init_detector_checked)
 from mmdet_rnnpool.utils.cli import run_cli  # noqa: E402
+from mmdet_rnnpool.utils.compat import apply_onnx_export_patches  # noqa: E402
 from mmdet_rnnpool.utils.config_utils import load_config  # noqa: E402
 
 
@@ -70,6 +71,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def export(layers: DetectorLayers, inputs: torch.Tensor, out_file: str, opset: int,
            optimize: bool = True) -> List[str]:
     """Write ``layers`` on a fixed-shape ``inputs`` to ``out_file``; returns the output names."""
+    # onnxscript's optimizer would otherwise delete L2Norm's eps (NaN on zero vectors)
+    apply_onnx_export_patches()
     levels = layers.num_levels
     names = [f'cls_score_{i}' for i in range(levels)] + [f'bbox_pred_{i}' for i in range(levels)]
     # torch.export-based exporter (the TorchScript one cannot export RNNPool's unfold windows);
