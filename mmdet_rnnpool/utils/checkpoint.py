@@ -40,8 +40,8 @@ class CheckpointError(ValueError):
 def _reason(err: BaseException) -> str:
     """The informative line of a torch loading error (torch's messages span many lines)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    for line in lines:  # the weights_only refusal names the global on this line
-        match = re.search(r'Unsupported global: (GLOBAL \S+)', line)
+    for line in lines:  # the weights_only refusal names the global it would have to import
+        match = re.search(r'(GLOBAL [\w.]+)', line)
         if match:
             return f'it holds pickled code or objects ({match.group(1)}), refused by ' \
                    "torch.load's weights_only loader"
