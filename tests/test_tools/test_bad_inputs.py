@@ -155,7 +155,8 @@ def test_export_with_an_image_size_the_model_cannot_take(files, tmp_path):
     proc = run_tool([_tool('deployment', 'export_mcu.py'), QUANT, files['face_quant.pth'],
                      '--out', tmp_path / 'mcu', '--calib-images', files['photo.png'],
                      '--input-size', '20', '24', '--no-qemu'])
-    assert_one_line_refusal(proc, '20x24')
+    assert_one_line_refusal(proc, '--input-size 20 24', 'level 3', '1x1')
+    assert '[2/6]' not in proc.stdout  # refused before the calibration
 
 
 def test_empty_annotation_file(files, tmp_path):

@@ -142,6 +142,28 @@ def build_model(config, checkpoint, allow_partial=False):
     return model.eval(), cfg
 
 
+def check_input_size(model, size, channels):
+    """Refuse an input size the model cannot take, or for which every detection level is not
+    at least 1 x 2: at 1 x 1 maps the C builds do not match the integer reference (measured on
+    Face-Quant: 20x24, 32x32 and 64x64 mismatch, 128x160 and larger match), so the export
+    would only end in that mismatch after all its work."""
+    import torch
+    h, w = size
+    try:
+        with torch.no_grad():
+            maps = model.backbone(torch.zeros(1, channels, h, w))
+    except ValueError as err:
+        raise ValueError(f'--input-size {h} {w}: the model cannot take a {w}x{h} image '
+                         f'({err})') from None
+    strides = getattr(model.backbone, 'out_strides', [None] * len(maps))
+    for level, (fmap, stride) in enumerate(zip(maps, strides)):
+        if fmap.shape[2] * fmap.shape[3] < 2:
+            raise ValueError(f'--input-size {h} {w}: detection level {level} (stride {stride}) '
+                             f'is {fmap.shape[2]}x{fmap.shape[3]} on a {w}x{h} image; the '
+                             'exporter needs every level at least 1x2 (e.g. --input-size 128 '
+                             '160 or more; the default is 480 640)')
+
+
 def plan_within_budget(program, args):
     """Plans the stream cut and the arena; drops the RNNPool row cache if that makes it fit.
 
@@ -284,6 +306,7 @@ def main(argv=None):
     score_thr = args.score_thr if args.score_thr is not None else test_cfg.get('score_thr', 0.3)
     nms = test_cfg.get('nms') or {}
     iou_thr = args.iou_thr if args.iou_thr is not None else nms.get('iou_threshold', 0.45)
+    check_input_size(model, size, channels)
     print(f'[2/6] loading calibration images ({size[1]}x{size[0]}x{channels})')
     images, files = load_images(args.calib_images, size, channels, args.num_calib)
     if not images:
