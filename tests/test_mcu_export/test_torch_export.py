@@ -213,7 +213,8 @@ def test_real_configs_fit_budget_and_match_in_qemu(tmp_path, config, size, chann
     report = json.loads((out / 'report.json').read_text())
     assert report['host_matches_reference'] is True and report['qemu_matches_host'] is True
     assert report['peak_ram_bytes'] <= budget_kb * 1024
-    assert report['peak_ram_bytes'] <= readme_ram_kb(readme_name) * 1024
+    # the README states KB to one decimal: the measurement must round to at most that figure
+    assert round(report['peak_ram_bytes'] / 1024, 1) <= readme_ram_kb(readme_name)
     assert report['streamed_matches_unstreamed_reference'] is True
     assert report['schedule']['cut'] > 0  # blocks run inside the stream
     assert report['instructions'] > report['madds']
