@@ -135,7 +135,10 @@ L2NORM_EXPORT = """
     import numpy as np, torch, onnxruntime as ort
     from mmdet.models.necks.ssd_neck import L2Norm
     {patch}
-    model = torch.nn.Sequential(torch.nn.ReLU(), L2Norm(4, 10.)).eval()
+    torch.manual_seed(0)
+    l2norm = L2Norm(4, 10.)
+    torch.nn.init.constant_(l2norm.weight, 10.)  # mmdet leaves it uninitialised
+    model = torch.nn.Sequential(torch.nn.ReLU(), l2norm).eval()
     x = torch.randn(1, 4, 6, 8)
     x[:, :, 0] = -1.0  # a row of all-zero vectors after the ReLU
     torch.onnx.export(model, (x, ), {path!r}, input_names=['x'], opset_version=18,
