@@ -160,9 +160,10 @@ def test_export_with_an_image_size_the_model_cannot_take(files, tmp_path):
 
 
 def test_empty_annotation_file(files, tmp_path):
+    empty = files['empty_bbx_gt.txt']
     proc = run_tool([_tool('test.py'), QUANT, files['face_quant.pth'], '--work-dir', tmp_path,
-                     '--cfg-options', f'test_dataloader.dataset.ann_file={files["empty_bbx_gt.txt"]}'])
-    assert_one_line_refusal(proc, files['empty_bbx_gt.txt'], 'no image')
+                     '--cfg-options', f'test_dataloader.dataset.ann_file={empty}'])
+    assert_one_line_refusal(proc, empty, 'no image')
 
 
 def test_config_without_a_test_split(files, tmp_path):
