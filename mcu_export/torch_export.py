@@ -372,7 +372,17 @@ def merge_head_branches(head: nn.Module, level: int):
     return merged, lasts[0], lasts[1]
 
 
+def check_supported(model: nn.Module) -> None:
+    """Raise a one-line ``ValueError`` naming the first module (path and type) the exporter
+    cannot map, before any calibration work."""
+    _check_supported(model)
+
+
 def _check_supported(model: nn.Module) -> None:
+    for part in ('backbone', 'bbox_head'):
+        if not isinstance(getattr(model, part, None), nn.Module):
+            raise ValueError(f'{type(model).__name__}: a single-stage detector with a {part} is '
+                             'needed (RNNPoolS3FD backbone, S3FD head)')
     backbone = model.backbone
     if type(backbone).__name__ != 'RNNPoolS3FD':
         raise ValueError(f'backbone: {type(backbone).__name__} is not supported (RNNPoolS3FD)')

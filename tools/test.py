@@ -5,10 +5,14 @@ Detectors and classifiers alike: the Runner builds from the registries of the co
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--tta]
                          [--cfg-options key=value ...] [--launcher pytorch]
+                         [--allow-partial-checkpoint]
 
 ``--tta`` tests with the config's ``tta_model`` / ``tta_pipeline`` (for the face configs: the
 release's multi-scale WIDER FACE protocol merged by box voting) instead of the single-scale
 test pipeline.
+
+A checkpoint whose weights do not fit the config's model (missing, unexpected or mis-shaped keys)
+is refused in one line; ``--allow-partial-checkpoint`` tests it anyway.
 """
 import argparse
 import os
@@ -18,6 +22,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmdet_rnnpool  # noqa: E402,F401  (compat fixes + registration)
+from mmdet_rnnpool.utils.checkpoint import (ALLOW_PARTIAL_FLAG,  # noqa: E402
+                                            check_checkpoint_fits)
 from mmdet_rnnpool.utils.cli import run_cli  # noqa: E402
 from mmdet_rnnpool.utils.config_utils import load_config  # noqa: E402
 from mmdet_rnnpool.utils.tta import apply_tta  # noqa: E402
@@ -34,6 +40,9 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument('--tta', action='store_true',
                         help="test-time augmentation: the config's tta_model + tta_pipeline")
+    parser.add_argument(ALLOW_PARTIAL_FLAG, action='store_true',
+                        help='test a checkpoint whose weights do not all fit the model (by '
+                        'default such a checkpoint is refused)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, key=value')
@@ -51,6 +60,10 @@ def main(argv=None):
         if not osp.isfile(path):
             raise SystemExit(f'error: {what} file not found: {path}')
     cfg = load_config(args.config, args.cfg_options)
+    missing = [key for key in ('test_dataloader', 'test_evaluator', 'test_cfg') if not cfg.get(key)]
+    if missing:  # MMEngine's Runner.test() would end in a RuntimeError traceback
+        raise ValueError(f'{args.config}: no test split to evaluate on ({", ".join(missing)} '
+                         'not set)')
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -68,6 +81,8 @@ def main(argv=None):
         dumper = 'DumpResults' if cfg.get('default_scope') == 'mmpretrain' else 'DumpDetResults'
         cfg.test_evaluator.append(dict(type=dumper, out_file_path=args.out))
     runner = Runner.from_cfg(cfg)
+    # MMEngine only warns about a checkpoint of another model and tests random weights.
+    check_checkpoint_fits(runner.model, args.checkpoint, args.allow_partial_checkpoint)
     metrics = runner.test()
     return metrics
 

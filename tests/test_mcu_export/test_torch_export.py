@@ -4,6 +4,7 @@ Needs mmcv / mmdet; skipped without them. Checks that the mapped program's host 
 bit-exact with the integer reference, and that the int8 program tracks the float model.
 """
 import copy
+import re
 import subprocess
 from pathlib import Path
 
@@ -270,17 +271,29 @@ def test_cli_exports_and_reports(tmp_path):
     assert '## Schedule' in (out / 'report.md').read_text()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('config,size,channels,budget', [
-    ('configs/rnnpool_face/rnnpool-face-quant_1xb32-300e_widerface.py', (480, 640), 3, 130964),
+def readme_ram_kb(model: str) -> float:
+    """The peak RAM the README claims for 'Face-Quant' / 'Face-M4' (KB)."""
+    text = ' '.join((ROOT / 'README.md').read_text().split())
+    match = re.search(model + r' \([^)]*\) (?:runs )?in ([0-9.]+) KB', text)
+    assert match, f'README.md states no RAM figure for {model}'
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize('config,size,channels,budget,readme_name', [
+    # Face-M4 (the smaller one, ~1 min) in the default suite, so that every CI run holds a
+    # real-config Cortex-M4 build run in QEMU; Face-Quant with the slow tests.
+    pytest.param('configs/rnnpool_face/rnnpool-face-quant_1xb32-300e_widerface.py', (480, 640),
+                 3, 130964, 'Face-Quant', marks=pytest.mark.slow),
     ('configs/rnnpool_face/rnnpool-face-m4_1xb32-300e_widerface-qvga-gray.py', (240, 320), 1,
-     86528),
+     86528, 'Face-M4'),
 ])
-def test_real_configs_fit_budget_and_match_in_qemu(tmp_path, config, size, channels, budget):
+def test_real_configs_fit_budget_and_match_in_qemu(tmp_path, config, size, channels, budget,
+                                                   readme_name):
     """Face-Quant (640x480 RGB) and Face-M4 (320x240 grey), initial weights, the release's
     network details: host == reference == QEMU bit-exactly (and the streamed program == the
     unstreamed reference), measured peak RAM within the targets (127.9 KB / 84.5 KB, given as
-    --ram-budget: Face-Quant's branched first head then costs the RNNPool row cache)."""
+    --ram-budget: Face-Quant's branched first head then costs the RNNPool row cache) and
+    within the figure the README states."""
     import json
     import sys
     from mcu_export.build import write_pnm
@@ -309,6 +322,8 @@ def test_real_configs_fit_budget_and_match_in_qemu(tmp_path, config, size, chann
     report = json.loads((out / 'report.json').read_text())
     assert report['host_matches_reference'] is True and report['qemu_matches_host'] is True
     assert report['peak_ram_bytes'] <= budget
+    # the README states KB to one decimal: the measurement must round to at most that figure
+    assert round(report['peak_ram_bytes'] / 1024, 1) <= readme_ram_kb(readme_name)
     assert report['streamed_matches_unstreamed_reference'] is True
     assert report['schedule']['cut'] > 0  # blocks run inside the stream
     assert report['instructions'] > report['madds']
