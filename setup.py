@@ -32,7 +32,8 @@ setup(
                                     'mcu_export.*']),
     include_package_data=True,
     package_data={'mcu_export': ['runtime/*.c', 'runtime/*.h', 'runtime/**/*', 'templates/*',
-                                 'templates/**/*']},
+                                 'templates/**/*'],
+                  'mmdet_rnnpool': ['ops/csrc/*.cpp', 'ops/csrc/*.h']},
     # torch and mmcv are deliberately not resolved by pip: torch must be the build you chose
     # (pip would fetch a CUDA build) and mmcv 2.1.0 must be compiled against it.
     install_requires=['mmengine>=0.10.7,<1.0', 'mmdet>=3.3.0,<3.4', 'numpy<2', 'scipy',

@@ -63,9 +63,14 @@ def runtime_library(flags: Sequence[str], cc: str = 'gcc') -> Path:
     return lib
 
 
-def build_program(source: str, workdir, sanitize: bool = False, cc: str = 'gcc') -> Path:
-    """Compiles one test program (a main.c) against the runtime; raises with gcc's message."""
-    flags = WARN_FLAGS + (SANITIZE_FLAGS if sanitize else ['-O2'])
+def build_program(source: str, workdir, sanitize: bool = False, cc: str = 'gcc',
+                  extra_flags: Sequence[str] = ()) -> Path:
+    """Compiles one test program (a main.c) against the runtime; raises with gcc's message.
+
+    ``extra_flags`` (e.g. ``['-DRP_DEBUG_PATHS']``, which makes the RNNPool kernel report the
+    paths it planned) apply to the program and the runtime library.
+    """
+    flags = WARN_FLAGS + (SANITIZE_FLAGS if sanitize else ['-O2']) + list(extra_flags)
     lib = runtime_library(flags, cc)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)

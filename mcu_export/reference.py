@@ -29,6 +29,20 @@ def requantize(acc, multiplier, rshift) -> np.ndarray:
     return np.clip(res, INT32_MIN, INT32_MAX)
 
 
+#: The harness's RGB -> grey for a 1-channel model: OpenCV's integer 0.299 R + 0.587 G +
+#: 0.114 B (``cv2.cvtColor`` on uint8: 15-bit weights, rounded; equal to OpenCV 4.11 on all
+#: 2^24 colours), i.e. exactly what the training / test pipeline's ``ToGray`` gives on uint8.
+GREY_WEIGHTS_Q15 = (9798, 19235, 3735)
+
+
+def camera_grey(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB ``(h, w, 3)`` -> uint8 grey ``(h, w, 1)``, as the harness converts it."""
+    p = np.asarray(rgb).astype(np.uint32)
+    r, g, b = GREY_WEIGHTS_Q15
+    grey = (r * p[..., 0] + g * p[..., 1] + b * p[..., 2] + (1 << 14)) >> 15
+    return grey.astype(np.uint8)[..., None]
+
+
 def _to_int8(v, lo: int, hi: int, offset: int) -> np.ndarray:
     v = np.clip(v, INT32_MIN + 128, INT32_MAX - 128) + offset
     return np.clip(v, lo, hi).astype(np.int8)

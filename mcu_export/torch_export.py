@@ -10,8 +10,13 @@ Supported module tree (anything else is refused by name with a ValueError):
 * ``backbone.source_layers``: ConvModule and mmdet L2Norm; a source taken from the stem
   (``stem_out_indices``, Face-Quant's stride-2 source) becomes a branch of the stream whose
   head is decoded row by row (its maps never exist whole);
-* head: one anchor per location, a single 3x3 Conv2d per level for scores and for deltas,
-  one foreground class (softmax; S3FD max-out background levels supported).
+* head: one anchor per location, per level a Conv2d for scores and one for deltas, each
+  optionally after ConvModules (``S3FDHead.branch_convs``, Face-Quant's first head); one
+  foreground class (softmax; S3FD max-out background levels supported). The score and box
+  branches' ConvModules are merged into one convolution with their output channels side by
+  side (the same input, so the same function), and the last convs read their half of it
+  through zero weights on the other half: a branched head is a plain chain of convolutions
+  and a head stage, streamed or whole-map, with no new C kernel.
 
 Quantisation: BatchNorm folded, weights per output channel, activations per tensor from the
 min / max over the calibration images, mean / std normalisation (and BGR order) folded into
@@ -259,10 +264,125 @@ def _watch_tensors(model: nn.Module, percentile: Optional[float] = None) -> '_Ob
     for level in range(len(head.cls_convs)):
         obs.watch(f'head{level}_conf', head.cls_convs[level])
         obs.watch(f'head{level}_loc', head.reg_convs[level])
+        for kind, seq in (('loc', head.reg_convs[level]), ('conf', head.cls_convs[level])):
+            for j, m in enumerate(_head_modules(seq)[:-1]):
+                obs.watch(f'branch{level}_{kind}.{j}', m)
     return obs
 
 
+def _head_modules(seq: nn.Module) -> List[nn.Module]:
+    return list(seq) if isinstance(seq, nn.Sequential) else [seq]
+
+
+def _check_head_branches(head: nn.Module, level: int) -> int:
+    """Number of branch ConvModules of a level (the same geometry in both branches)."""
+    loc = _head_modules(head.reg_convs[level])
+    conf = _head_modules(head.cls_convs[level])
+    for kind, mods in (('reg_convs', loc), ('cls_convs', conf)):
+        where = f'bbox_head.{kind}[{level}]'
+        if type(mods[-1]) is not nn.Conv2d:
+            raise ValueError(f'{where}: the last layer must be a Conv2d, got '
+                             f'{type(mods[-1]).__name__}')
+        for j, m in enumerate(mods[:-1]):
+            conv, _, _ = _conv_module_parts(m, f'{where}[{j}]')
+            if conv.groups != 1:
+                raise ValueError(f'{where}[{j}]: grouped head convs are not supported')
+    if len(loc) != len(conf):
+        raise ValueError(f'bbox_head level {level}: {len(loc) - 1} box-branch convs but '
+                         f'{len(conf) - 1} score-branch convs (must be equal)')
+    for j, (ml, mc) in enumerate(zip(loc, conf)):
+        cl, cc = (m if isinstance(m, nn.Conv2d) else m.conv for m in (ml, mc))
+        geo_l = (cl.kernel_size, cl.stride, cl.padding, cl.dilation)
+        geo_c = (cc.kernel_size, cc.stride, cc.padding, cc.dilation)
+        if geo_l != geo_c:
+            raise ValueError(f'bbox_head level {level}: conv {j} of the box branch '
+                             f'(kernel, stride, padding, dilation) {geo_l} differs from the '
+                             f'score branch\'s {geo_c}')
+        if j < len(loc) - 1:
+            kinds = [_conv_module_parts(m, f'bbox_head level {level} conv {j}')[1:]
+                     for m in (ml, mc)]
+            if (kinds[0][0] is None) != (kinds[1][0] is None) or kinds[0][1] != kinds[1][1]:
+                raise ValueError(f'bbox_head level {level}: conv {j} has a different norm / '
+                                 'activation in the box and the score branch')
+    return len(loc) - 1
+
+
+def merge_head_branches(head: nn.Module, level: int):
+    """A level's head as one chain: merged branch ConvModules, then the last loc / conf convs.
+
+    Branch conv ``j`` of the box and the score branch becomes one ConvModule whose output
+    channels are the box branch's then the score branch's (the first reads their common input;
+    a later one is block-diagonal); the last loc conv reads the box half (zero weights on the
+    score half) and the last conf conv the score half. The float function is unchanged.
+
+    Args:
+        head (nn.Module): The S3FD / SSD head.
+        level (int): Level.
+
+    Returns:
+        tuple[list[nn.Module], nn.Conv2d, nn.Conv2d]: merged ConvModules (copies), the loc and
+        the conf convs (the originals when the level has no branch convs).
+    """
+    loc = _head_modules(head.reg_convs[level])
+    conf = _head_modules(head.cls_convs[level])
+    merged = []
+    split = None  # input channels of the box half of the current merged map
+    with torch.no_grad():
+        for j, (ml, mc) in enumerate(zip(loc[:-1], conf[:-1])):
+            (cl, bl, _), (cc, bc, _) = (_conv_module_parts(m, f'bbox_head level {level}')
+                                        for m in (ml, mc))
+            cout = cl.out_channels + cc.out_channels
+            cin = cl.in_channels if split is None else cl.in_channels + cc.in_channels
+            conv = nn.Conv2d(cin, cout, cl.kernel_size, cl.stride, cl.padding,
+                             bias=cl.bias is not None or cc.bias is not None)
+            conv.weight.zero_()
+            if split is None:
+                conv.weight[:cl.out_channels] = cl.weight
+                conv.weight[cl.out_channels:] = cc.weight
+            else:
+                conv.weight[:cl.out_channels, :split] = cl.weight
+                conv.weight[cl.out_channels:, split:] = cc.weight
+            if conv.bias is not None:
+                conv.bias.copy_(torch.cat([b.bias if b.bias is not None else
+                                           torch.zeros(b.out_channels) for b in (cl, cc)]))
+            module = copy.deepcopy(ml)
+            module.conv = conv
+            if bl is not None:
+                bn = nn.BatchNorm2d(cout, eps=bl.eps, affine=bl.affine).eval()
+                for name in ('running_mean', 'running_var'):
+                    getattr(bn, name).copy_(torch.cat([getattr(bl, name), getattr(bc, name)]))
+                if bl.affine:
+                    bn.weight.copy_(torch.cat([bl.weight, bc.weight]))
+                    bn.bias.copy_(torch.cat([bl.bias, bc.bias]))
+                setattr(module, module.norm_name, bn)
+            merged.append(module)
+            split = cl.out_channels
+        if split is None:
+            return merged, loc[-1], conf[-1]
+        lasts = []
+        for last, half in ((loc[-1], slice(0, split)), (conf[-1], slice(split, None))):
+            cin = split + conf[-2].conv.out_channels
+            conv = nn.Conv2d(cin, last.out_channels, last.kernel_size, last.stride,
+                             last.padding, bias=last.bias is not None)
+            conv.weight.zero_()
+            conv.weight[:, half] = last.weight
+            if last.bias is not None:
+                conv.bias.copy_(last.bias)
+            lasts.append(conv)
+    return merged, lasts[0], lasts[1]
+
+
+def check_supported(model: nn.Module) -> None:
+    """Raise a one-line ``ValueError`` naming the first module (path and type) the exporter
+    cannot map, before any calibration work."""
+    _check_supported(model)
+
+
 def _check_supported(model: nn.Module) -> None:
+    for part in ('backbone', 'bbox_head'):
+        if not isinstance(getattr(model, part, None), nn.Module):
+            raise ValueError(f'{type(model).__name__}: a single-stage detector with a {part} is '
+                             'needed (RNNPoolS3FD backbone, S3FD head)')
     backbone = model.backbone
     if type(backbone).__name__ != 'RNNPoolS3FD':
         raise ValueError(f'backbone: {type(backbone).__name__} is not supported (RNNPoolS3FD)')
@@ -274,12 +394,8 @@ def _check_supported(model: nn.Module) -> None:
     if any(n != 1 for n in head.num_base_priors):
         raise ValueError(f'bbox_head: {head.num_base_priors} anchors per location; only one is '
                          'supported')
-    for kind in ('cls_convs', 'reg_convs'):
-        for level, seq in enumerate(getattr(head, kind)):
-            mods = list(seq) if isinstance(seq, nn.Sequential) else [seq]
-            if len(mods) != 1 or type(mods[0]) is not nn.Conv2d:
-                raise ValueError(f'bbox_head.{kind}[{level}]: only a single Conv2d is supported, '
-                                 f'got {[type(m).__name__ for m in mods]}')
+    for level in range(len(head.cls_convs)):
+        _check_head_branches(head, level)
 
 
 def _preprocess(model: nn.Module, images: Sequence[np.ndarray]):
@@ -365,6 +481,16 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
                 float_maps.append({k: v[0].permute(1, 2, 0).numpy().astype(np.float64)
                                    for k, v in obs.last.items()})
     obs.remove()
+    # merged head branch convs (merge_head_branches): the range and the float maps of both
+    # halves side by side
+    for level in range(len(head.cls_convs)):
+        for j in range(_check_head_branches(head, level)):
+            halves = [f'branch{level}_{kind}.{j}' for kind in ('loc', 'conf')]
+            merged = obs.ranges[f'branch{level}.{j}'] = RangeObserver(f'branch{level}.{j}')
+            merged.lo = min(obs.ranges[key].lo for key in halves)
+            merged.hi = max(obs.ranges[key].hi for key in halves)
+            for maps in float_maps:
+                maps[f'branch{level}.{j}'] = np.concatenate([maps[k] for k in halves], axis=2)
 
     quant: Dict[str, ActQuant] = {}
     stages = []
@@ -406,14 +532,24 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
         return layer, layer.out_shape
 
     def head_convs(level, src, src_shape):
+        """The level's merged branch convs (chained, ``(layer, input name)``) and the last
+        loc / conf convs on the last map."""
+        merged, loc, conf = merge_head_branches(head, level)
+        branch = []
+        for j, m in enumerate(merged):
+            key = f'branch{level}.{j}'
+            layer = quantize_conv(m, f'bbox_head level {level} branch conv {j}', key, src_shape,
+                                  quant[src], obs.quant(key))
+            quant[key] = obs.quant(key)
+            branch.append((layer, src))
+            src, src_shape = key, layer.out_shape
         convs = []
-        for kind, mod in (('loc', head.reg_convs[level]), ('conf', head.cls_convs[level])):
+        for kind, conv in (('loc', loc), ('conf', conf)):
             key = f'head{level}_{kind}'
-            conv = mod[0] if isinstance(mod, nn.Sequential) else mod
             where = f'bbox_head.{"reg" if kind == "loc" else "cls"}_convs[{level}]'
             convs.append(quantize_conv(conv, where, key, src_shape, quant[src], obs.quant(key)))
             quant[key] = obs.quant(key)
-        return convs
+        return branch, convs
 
     # detection sources inside the stem: a branch of the stream, decoded row by row
     sources = []
@@ -426,10 +562,14 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
             stages.append(layer)
             sources_of_stages.append(cur_stage)
             cur, cur_shape, cur_stage = key, shape, len(stages) - 1
-        loc, conf = head_convs(k, cur, cur_shape)
+        branch, (loc, conf) = head_convs(k, cur, cur_shape)
+        for layer, _ in branch:
+            stages.append(layer)
+            sources_of_stages.append(cur_stage)
+            cur_stage = len(stages) - 1
         stages.append(StreamHead(f'head{k}', loc, conf, k))
         sources_of_stages.append(cur_stage)
-        sources.append((cur, cur_shape))
+        sources.append((loc.name, loc.out_shape))
     stream = StreamSpec((h, w, c), stages, 'rnnpool', pad_bottom=pad, pad_right=pad,
                         sources=sources_of_stages, output_stage=num_stem)
     cur, cur_shape = 'rnnpool', stream.out_shape
@@ -457,9 +597,13 @@ def export_detector(model: nn.Module, images: Sequence[np.ndarray], name: str = 
             quant[key] = obs.quant(key)
             steps.append(ProgramStep(layer, [src], key))
             src, src_shape = key, shape
-        for conv in head_convs(k, src, src_shape):
+        branch, convs = head_convs(k, src, src_shape)
+        for layer, layer_src in branch:
+            steps.append(ProgramStep(layer, [layer_src], layer.name))
+            src = layer.name
+        for conv in convs:
             steps.append(ProgramStep(conv, [src], conv.name))
-        sources.append((src, src_shape))
+        sources.append((convs[0].name, convs[0].out_shape))
     levels, geometry = [], []
     coder = head.bbox_coder
     stds, means = list(map(float, coder.stds)), list(map(float, coder.means))

@@ -2,10 +2,13 @@
 
     python tools/image_demo.py IMG CONFIG CHECKPOINT --out-file out.jpg
         [--score-thr 0.3] [--device cpu] [--cfg-options key=value ...]
+        [--allow-partial-checkpoint]
 
 Runs ``mmdet.apis.init_detector`` / ``inference_detector`` (the config's test pipeline: the
 image resized to the area of 640 x 480, grey for the M4 model), then draws every box scoring at
-least ``--score-thr`` on the original image, with its score, and prints the boxes.
+least ``--score-thr`` on the original image, with its score, and prints the boxes. A checkpoint
+whose weights do not fit the config's model is refused (``--allow-partial-checkpoint`` draws
+with it anyway), and so is a file that is not an image, in one line.
 """
 import argparse
 import os
@@ -21,6 +24,9 @@ import mmcv  # noqa: E402
 import numpy as np  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
+from mmdet_rnnpool.utils.checkpoint import (ALLOW_PARTIAL_FLAG,  # noqa: E402
+                                            init_detector_checked)
+from mmdet_rnnpool.utils.cli import run_cli  # noqa: E402
 from mmdet_rnnpool.utils.config_utils import load_config  # noqa: E402
 
 
@@ -35,6 +41,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='device. Defaults to cpu.')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
+    parser.add_argument(ALLOW_PARTIAL_FLAG, action='store_true',
+                        help='use a checkpoint whose weights do not all fit the model (by '
+                        'default such a checkpoint is refused)')
     args = parser.parse_args(argv)
     for path, what in ((args.img, 'image'), (args.config, 'config'),
                        (args.checkpoint, 'checkpoint')):
@@ -43,6 +52,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if not 0 <= args.score_thr <= 1:
         parser.error(f'--score-thr must be in [0, 1], got {args.score_thr}')
     return args
+
+
+def read_image(path: str) -> np.ndarray:
+    """The image at ``path`` (BGR), or a one-line error naming the file."""
+    try:
+        image = mmcv.imread(path)
+    except (OSError, ValueError, TypeError) as err:  # e.g. a decoder that rejects the bytes
+        raise ValueError(f'{path}: not a readable image ({err})') from None
+    if image is None or image.size == 0:
+        raise ValueError(f'{path}: not an image (no image format could decode it)')
+    return image
 
 
 def draw_detections(image: np.ndarray, bboxes: np.ndarray, scores: np.ndarray,
@@ -64,15 +84,16 @@ def draw_detections(image: np.ndarray, bboxes: np.ndarray, scores: np.ndarray,
 
 def main(argv: Optional[List[str]] = None) -> List[List[float]]:
     args = parse_args(argv)
-    from mmdet.apis import inference_detector, init_detector
+    from mmdet.apis import inference_detector
 
+    image = read_image(args.img)
     cfg = load_config(args.config, args.cfg_options)
-    model = init_detector(cfg, args.checkpoint, device=args.device)
+    model = init_detector_checked(cfg, args.checkpoint, device=args.device,
+                                  allow_partial=args.allow_partial_checkpoint)
     result = inference_detector(model, args.img)
     pred = result.pred_instances
     bboxes = pred.bboxes.cpu().numpy()
     scores = pred.scores.cpu().numpy()
-    image = mmcv.imread(args.img)
     out_dir = osp.dirname(osp.abspath(args.out_file))
     os.makedirs(out_dir, exist_ok=True)
     if not mmcv.imwrite(draw_detections(image, bboxes, scores, args.score_thr), args.out_file):
@@ -87,4 +108,4 @@ def main(argv: Optional[List[str]] = None) -> List[List[float]]:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main))

@@ -46,9 +46,20 @@ wheels=$wheels/torch-$torch_version
 mkdir -p "$wheels"
 if ! ls "$wheels"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
     log "building mmcv 2.1.0 with its compiled ops against torch $torch_version (first time on this machine: 11-45 min)"
+    # torch 2.14's headers need C++20; mmcv 2.1.0's setup.py asks for C++17. Build from the
+    # released source distribution with that one flag changed (the sources compile as C++20).
+    src=$(mktemp -d)
+    "$venv/bin/python" -m pip download --disable-pip-version-check --no-deps --no-binary :all: \
+        --no-build-isolation -d "$src" mmcv==2.1.0 >&2
+    tar xzf "$src"/mmcv-2.1.0.tar.gz -C "$src"
+    grep -q "extra_compile_args\['cxx'\] = \['-std=c++17'\]" "$src"/mmcv-2.1.0/setup.py \
+        || { log "error: mmcv 2.1.0's setup.py no longer has the C++17 flag to raise"; exit 1; }
+    sed -i "s/extra_compile_args\['cxx'\] = \['-std=c++17'\]/extra_compile_args['cxx'] = ['-std=c++20']/" \
+        "$src"/mmcv-2.1.0/setup.py
     MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
         "$venv/bin/python" -m pip wheel --disable-pip-version-check --no-build-isolation --no-deps \
-        -c "$req/constraints.txt" -w "$wheels" mmcv==2.1.0 >&2
+        -c "$req/constraints.txt" -w "$wheels" "$src"/mmcv-2.1.0 >&2
+    rm -rf "$src"
 fi
 "${pip[@]}" -q --no-deps "$wheels"/mmcv-2.1.0-*.whl
 "${pip[@]}" -q -r "$req/runtime.txt" -r "$req/tests.txt"

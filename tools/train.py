@@ -1,4 +1,7 @@
-"""Train a detector with MMEngine's Runner, exactly like MMDetection's ``tools/train.py``.
+"""Train a detector or a classifier with MMEngine's Runner, like MMDetection's / MMPretrain's
+``tools/train.py``: the Runner builds from the registries of the config's ``default_scope``
+(``mmdet`` or ``mmpretrain``) and imports its ``custom_imports`` (``mmdet_rnnpool.cls`` for
+the classifiers), so one tool serves both halves.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--cfg-options key=value ...] [--launcher pytorch]
@@ -14,6 +17,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmdet_rnnpool  # noqa: E402,F401  (compat fixes + registration)
+from mmdet_rnnpool.utils.checkpoint import describe_fit, read_checkpoint  # noqa: E402
 from mmdet_rnnpool.utils.cli import run_cli  # noqa: E402
 from mmdet_rnnpool.utils.config_utils import load_config  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402,F401
@@ -21,7 +25,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Train an mmdet-rnnpool detector')
+    parser = argparse.ArgumentParser(description='Train an mmdet-rnnpool detector or classifier')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
@@ -71,7 +75,13 @@ def build_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
+    if cfg.get('resume') and cfg.get('load_from'):
+        read_checkpoint(cfg.load_from)  # an unreadable file: one line naming it
     runner = Runner.from_cfg(cfg)
+    if cfg.get('load_from') and not cfg.get('resume'):
+        # Fine-tuning from another model is legitimate (MMEngine loads what fits); say in one
+        # line what was not loaded instead of MMEngine's key lists.
+        runner.logger.info(describe_fit(runner.model, cfg.load_from))
     runner.train()
 
 

@@ -8,8 +8,10 @@ default_hooks = dict(
     # 300 epochs: keep a checkpoint every 10 and the best by the WIDER hard AP (every face of
     # the val split; the release keeps the best validation loss, which MMDetection's val loop
     # does not compute). Without validation (no val_evaluator) there is no best to keep.
+    # AtomicCheckpointHook: MMEngine's, written to a temporary file and renamed, so a run killed
+    # during a save resumes from the previous complete checkpoint.
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         interval=10,
         max_keep_ckpts=3,
         save_best='widerface/hard',

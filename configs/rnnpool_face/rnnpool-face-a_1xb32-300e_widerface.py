@@ -28,4 +28,5 @@ model = dict(
             dict(type='bottleneck', t=2, c=160, n=1, s=2),  # 6: stride 128 -> head
         ],
         out_indices=(0, 2, 3, 4, 5, 6)),
-    bbox_head=dict(in_channels=(16, 16, 24, 32, 128, 160)))
+    # 3x3 head convs (S3FD's): the release has no Face-A, and the paper gives no kernel.
+    bbox_head=dict(kernel_sizes=3, in_channels=(16, 16, 24, 32, 128, 160)))

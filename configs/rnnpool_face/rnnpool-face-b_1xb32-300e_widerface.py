@@ -22,4 +22,5 @@ model = dict(
             dict(type='bottleneck', t=6, c=320, n=1, s=2),  # 7: stride 128 -> head
         ],
         out_indices=(0, 3, 4, 5, 6, 7)),
-    bbox_head=dict(in_channels=(24, 32, 64, 128, 160, 320)))
+    # 3x3 head convs (S3FD's): the release has no Face-B, and the paper gives no kernel.
+    bbox_head=dict(kernel_sizes=3, in_channels=(24, 32, 64, 128, 160, 320)))

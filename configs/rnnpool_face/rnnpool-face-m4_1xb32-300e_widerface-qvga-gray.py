@@ -16,8 +16,10 @@ _base_ = [
 custom_imports = dict(imports=['mmdet_rnnpool'], allow_failed_imports=False)
 
 model = dict(
-    # One grey channel; the ImageNet mean / std of the RGB models mixed to luma.
-    data_preprocessor=dict(mean=[117.0], std=[57.4], bgr_to_rgb=False),
+    # One grey channel: the release feeds 0.299 R + 0.587 G + 0.114 B of the mean-subtracted
+    # image, i.e. the grey image (ToGray, the same weights) minus the grey of the mean
+    # (123, 117, 104): 0.299 * 123 + 0.587 * 117 + 0.114 * 104 = 117.312; no std.
+    data_preprocessor=dict(mean=[117.312], std=[1.], bgr_to_rgb=False),
     backbone=dict(
         in_channels=1,
         stem=[dict(out_channels=4, kernel_size=3, stride=2)],  # 160x120, stride 2
@@ -31,4 +33,5 @@ model = dict(
         out_indices=(0, 1, 2, 3)),
     bbox_head=dict(
         in_channels=(32, 32, 64, 64),
+        kernel_sizes=3,  # the release's Face-M4 heads are 3x3
         anchor_generator=dict(strides=[8, 8, 16, 16], base_sizes=[8, 16, 32, 48])))

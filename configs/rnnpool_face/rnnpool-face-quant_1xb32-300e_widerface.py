@@ -5,8 +5,10 @@
 # - RNNPool: h1 = h2 = 8 (the text's "4" would give 16 channels, the table says 32 = 4 * h2;
 #   the authors' release used 8), piecewise-linear quantSigmoid / quantTanh in the cells.
 # - First head: "a strided 3x3 conv to reach stride 4" on the second stem conv's output
-#   (stride 2); we give it 4 output channels (= its input): with more, its 160x120 int8 output
-#   alone would pass the table's 225 KB, which is the 80x60 block after RNNPool (32 + 16 ch).
+#   (stride 2), as the authors' release builds it: L2Norm on the stride-2 source first, then
+#   separate score and box branches, each a 3x3 stride-2 conv + BN + ReLU from 4 to 8 channels
+#   and a 3x3 conv. Its maps are streamed row by row on the MCU (never whole).
+# - Other heads: 3x3 convs (the release's Face-Quant heads; the Face-C kernels are not used).
 _base_ = [
     '../_base_/models/rnnpool_s3fd.py', '../_base_/datasets/wider_face.py',
     '../_base_/schedules/sgd_cosine_300e.py', '../_base_/default_runtime.py'
@@ -28,6 +30,9 @@ model = dict(
             dict(type='bottleneck', t=2, c=96, n=1, s=2),  # 4: stride 128 -> head
         ],
         stem_out_indices=(1, ),
-        out_indices=(0, 1, 2, 3, 4),
-        source_convs=[dict(out_channels=4, kernel_size=3, stride=2), None, None, None, None, None]),
-    bbox_head=dict(in_channels=(4, 16, 24, 32, 64, 96)))
+        out_indices=(0, 1, 2, 3, 4)),
+    bbox_head=dict(
+        in_channels=(4, 16, 24, 32, 64, 96),
+        kernel_sizes=3,
+        branch_convs=[dict(out_channels=8, kernel_size=3, stride=2), None, None, None, None, None],
+        act_cfg=dict(type='ReLU')))

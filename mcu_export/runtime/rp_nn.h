@@ -104,6 +104,21 @@ size_t rp_rnnpool_get_buffer_size(const rp_rnnpool_layer *layer);
 /** @brief Scratch bytes without the row cache (every kernel works with it, recomputing). */
 size_t rp_rnnpool_get_min_buffer_size(const rp_rnnpool_layer *layer);
 
+#ifdef RP_DEBUG_PATHS
+/**
+ * @brief Debug builds only (-DRP_DEBUG_PATHS): the code paths the last RNNPool call planned for
+ *        RNN1 ([0]) and RNN2 ([1]), so that tests learn from the C which path a case exercised
+ *        instead of re-deriving the C's decision. Flags are 0 or 1.
+ */
+typedef struct {
+    int32_t fast_gates; /* branch-free gates (U rows fit the 32-bit requantisation, small biases) */
+    int32_t w_fast;     /* W . x requantised on the 32-bit path */
+    int32_t pairs;      /* DSP: fast quant gates two units at a time */
+    int32_t tables;     /* sigmoid / tanh tables */
+} rp_rnnpool_cell_path;
+extern rp_rnnpool_cell_path rp_rnnpool_last_paths[2];
+#endif
+
 /**
  * @brief RNNPool (FastGRNN, fixed point) over one patch.
  * @param[in]  layer RNNPool layer.

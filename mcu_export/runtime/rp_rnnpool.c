@@ -135,6 +135,10 @@ static void rnn_carve(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
     wk->cache = (int16_t *)((uint8_t *)p16 + RP_ALIGN4(2 * (size_t)hm));
 }
 
+#ifdef RP_DEBUG_PATHS
+rp_rnnpool_cell_path rp_rnnpool_last_paths[2];
+#endif
+
 /* The reference's requantisation in 64 bits, without saturation (rows_fit's bounds). */
 static int64_t requant64(int64_t acc, int32_t mult, int32_t rshift)
 {
@@ -710,6 +714,15 @@ static rp_status prepare(const rp_rnnpool_layer *l, void *buf, size_t size, rnn_
     const int64_t off = l->input_offset < 0 ? -(int64_t)l->input_offset : l->input_offset;
     plan_cell(&l->rnn1, &wk->p1, (128 + off) << RP_RNN_IN_LOG2);
     plan_cell(&l->rnn2, &wk->p2, 32768);
+#ifdef RP_DEBUG_PATHS
+    const cell_plan *plans[2] = {&wk->p1, &wk->p2};
+    for (int32_t k = 0; k < 2; k++) {
+        rp_rnnpool_last_paths[k].fast_gates = plans[k]->fast != 0;
+        rp_rnnpool_last_paths[k].w_fast = plans[k]->w_fast != 0;
+        rp_rnnpool_last_paths[k].pairs = plans[k]->pairs != 0;
+        rp_rnnpool_last_paths[k].tables = plans[k]->tables != 0;
+    }
+#endif
     return RP_OK;
 }
 

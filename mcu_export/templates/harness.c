@@ -3,7 +3,9 @@
  *
  * Usage: harness IMAGE [DUMP]
  *   IMAGE  binary PGM (P5) or PPM (P6), maxval 255, exactly the model's input size; a PPM is
- *          converted to grey ((77 R + 150 G + 29 B + 128) >> 8) for a 1-channel model and a
+ *          converted to grey ((9798 R + 19235 G + 3735 B + 16384) >> 15: OpenCV's integer
+ *          0.299 R + 0.587 G + 0.114 B, what the training pipeline's ToGray gives on uint8
+ *          images) for a 1-channel model and a
  *          PGM replicated for a 3-channel one. Rows are read from the file one at a time,
  *          as the model asks for them: the image never sits whole in RAM.
  *   DUMP   optional file receiving every tensor the model reports (raw int8, in order) and
@@ -150,7 +152,9 @@ typedef struct {
     int32_t file_c;
 } camera;
 
-static uint8_t row_buf[RP_MODEL_IMAGE_W * 3];
+/* A file whose channel count differs from the model's is converted in chunks of this many
+ * pixels (no whole-row buffer: a row is read straight into the model's ring otherwise). */
+#define CAMERA_CHUNK 32
 
 static int read_byte(int32_t fd, uint8_t *b)
 {
@@ -210,15 +214,21 @@ static int read_rows(void *user, uint8_t *dst, int32_t row0, int32_t nrows)
             }
             continue;
         }
-        if (io_read(cam->fd, row_buf, n) != n) {
-            return -1;
-        }
-        for (int32_t x = 0; x < RP_MODEL_IMAGE_W; x++) {
-            if (cam->file_c == 3) { /* RGB -> grey */
-                const uint8_t *p = row_buf + 3 * x;
-                out[x] = (uint8_t)((77u * p[0] + 150u * p[1] + 29u * p[2] + 128u) >> 8);
-            } else { /* grey -> RGB */
-                out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = row_buf[x];
+        for (int32_t x0 = 0; x0 < RP_MODEL_IMAGE_W; x0 += CAMERA_CHUNK) {
+            uint8_t chunk[CAMERA_CHUNK * 3];
+            const int32_t np = RP_MODEL_IMAGE_W - x0 < CAMERA_CHUNK ? RP_MODEL_IMAGE_W - x0
+                                                                     : CAMERA_CHUNK;
+            if (io_read(cam->fd, chunk, np * cam->file_c) != np * cam->file_c) {
+                return -1;
+            }
+            for (int32_t i = 0; i < np; i++) {
+                const int32_t x = x0 + i;
+                if (cam->file_c == 3) { /* RGB -> grey */
+                    const uint8_t *p = chunk + 3 * i;
+                    out[x] = (uint8_t)((9798u * p[0] + 19235u * p[1] + 3735u * p[2] + 16384u) >> 15);
+                } else { /* grey -> RGB */
+                    out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = chunk[i];
+                }
             }
         }
     }

@@ -15,6 +15,11 @@ Layout written under ``out_dir`` (as the official release)::
     eval_tools/ground_truth/wider_face_val.mat
     eval_tools/ground_truth/wider_{easy,medium,hard}_val.mat
 
+and, with ``num_test > 0``, the test split as released (images and names only)::
+
+    WIDER_test/images/<event>/<name>.jpg
+    wider_face_split/wider_face_test_filelist.txt
+
 Each image is generated from its own random stream seeded by ``(seed, split, index)``, so the
 output depends only on the seed (and not on the number of images asked for).
 """
@@ -43,8 +48,8 @@ MINI_WIDER_EVENTS = (
 )
 
 #: Which of the 100 LFW faces each split may use (disjoint, so validation faces are unseen).
-_SPLIT_FACES = {'train': range(0, 80), 'val': range(80, 100)}
-_SPLIT_CODES = {'train': 1, 'val': 2}
+_SPLIT_FACES = {'train': range(0, 80), 'val': range(80, 100), 'test': range(80, 100)}
+_SPLIT_CODES = {'train': 1, 'val': 2, 'test': 3}
 
 #: Skin tones (R, G, B multipliers) that tint the grey LFW crops.
 _SKIN_TONES = np.array([
@@ -64,6 +69,8 @@ class MiniWiderConfig:
     Args:
         num_train (int): Images in ``WIDER_train``. Defaults to 300.
         num_val (int): Images in ``WIDER_val``. Defaults to 100.
+        num_test (int): Images in ``WIDER_test`` (listed in
+            ``wider_face_test_filelist.txt``, no annotations, as released). Defaults to 0.
         min_face (int): Smallest pasted face height in pixels. Defaults to 12.
         max_face (int): Largest pasted face height in pixels. Defaults to 200.
         max_faces_per_image (int): Most faces in one image. Defaults to 8.
@@ -76,6 +83,7 @@ class MiniWiderConfig:
     """
     num_train: int = 300
     num_val: int = 100
+    num_test: int = 0
     min_face: int = 12
     max_face: int = 200
     max_faces_per_image: int = 8
@@ -87,9 +95,9 @@ class MiniWiderConfig:
     jpeg_quality: int = 92
 
     def __post_init__(self) -> None:
-        if self.num_train < 0 or self.num_val < 0:
-            raise ValueError('MiniWiderConfig: num_train and num_val must be >= 0, got '
-                             f'{self.num_train} and {self.num_val}')
+        if self.num_train < 0 or self.num_val < 0 or self.num_test < 0:
+            raise ValueError('MiniWiderConfig: num_train, num_val and num_test must be >= 0, '
+                             f'got {self.num_train}, {self.num_val} and {self.num_test}')
         if not 1 <= self.min_face <= self.max_face:
             raise ValueError('MiniWiderConfig: need 1 <= min_face <= max_face, got '
                              f'{self.min_face} and {self.max_face}')
@@ -151,8 +159,9 @@ def wider_settings(height: float, occlusion: int, blur: int, invalid: int) -> Tu
     return settings
 
 
-def _load_material() -> Tuple[np.ndarray, List[Tuple[str, np.ndarray]]]:
-    """Load the LFW faces (100 x 25 x 25, float 0..1) and the RGB backgrounds."""
+def load_material() -> Tuple[np.ndarray, List[Tuple[str, np.ndarray]]]:
+    """Load the LFW faces (100 x 25 x 25, float 0..1) and the RGB backgrounds (shared with
+    the mini SCUT-HEAD builder)."""
     from skimage import data as skdata
 
     faces = np.asarray(skdata.lfw_subset()[:100], dtype=np.float32)
@@ -268,7 +277,7 @@ def generate_image(cfg: MiniWiderConfig, faces: np.ndarray,
         faces (np.ndarray): ``(100, 25, 25)`` LFW crops in 0..1.
         backgrounds (list[tuple[str, np.ndarray]]): ``(event, RGB uint8 photo)`` pairs.
         seed (int): The dataset seed.
-        split (str): ``'train'`` or ``'val'``.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
         index (int): The image index within the split.
 
     Returns:
@@ -334,8 +343,8 @@ def build_mini_wider(out_dir: str,
         WiderGTImage, save_wider_ground_truth)
 
     cfg = cfg or MiniWiderConfig()
-    faces, backgrounds = _load_material()
-    total = cfg.num_train + cfg.num_val
+    faces, backgrounds = load_material()
+    total = cfg.num_train + cfg.num_val + cfg.num_test
     bar = None
     if progress and total:
         from mmengine.utils import ProgressBar
@@ -344,7 +353,10 @@ def build_mini_wider(out_dir: str,
     num_images, num_faces = {}, {}
     val_settings = {'easy': 0, 'medium': 0, 'hard': 0}
     gt_images: List[WiderGTImage] = []
-    for split, count in (('train', cfg.num_train), ('val', cfg.num_val)):
+    splits = [('train', cfg.num_train), ('val', cfg.num_val)]
+    if cfg.num_test:
+        splits.append(('test', cfg.num_test))
+    for split, count in splits:
         records: List[WiderFaceRecord] = []
         for index in range(count):
             event, image, placed = generate_image(cfg, faces, backgrounds, seed, split, index)
@@ -375,9 +387,14 @@ def build_mini_wider(out_dir: str,
         records.sort(key=lambda r: (int(r.event.split('--')[0]), r.name))
         split_dir = osp.join(out_dir, 'wider_face_split')
         os.makedirs(split_dir, exist_ok=True)
-        with open(osp.join(split_dir, f'wider_face_{split}_bbx_gt.txt'), 'w',
-                  encoding='utf-8', newline='\n') as f:
-            f.write(format_wider_bbx_gt(records))
+        if split == 'test':  # released without boxes: a list of names
+            with open(osp.join(split_dir, 'wider_face_test_filelist.txt'), 'w',
+                      encoding='utf-8', newline='\n') as f:
+                f.write(''.join(f'{r.name}\n' for r in records))
+        else:
+            with open(osp.join(split_dir, f'wider_face_{split}_bbx_gt.txt'), 'w',
+                      encoding='utf-8', newline='\n') as f:
+                f.write(format_wider_bbx_gt(records))
         num_images[split] = len(records)
         num_faces[split] = int(sum(len(r.boxes) for r in records))
     if bar is not None:

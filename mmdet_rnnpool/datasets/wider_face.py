@@ -125,6 +125,8 @@ class WIDERFaceOfficialDataset(BaseDetDataset):
                 ]
             else:
                 records = parse_wider_bbx_gt(local_path, source=self.ann_file)
+        if not records:  # MMDetection would fail later in a concatenate of nothing
+            raise ValueError(f'{self.ann_file}: the annotation file lists no image (empty)')
         img_prefix = self.data_prefix.get('img', '')
         data_list = [self.parse_record(record, img_prefix) for record in records]
         if not self.lazy_size:

@@ -11,8 +11,11 @@ Parameter layout (the int8 exporter reads these names; ``H`` = ``hidden_size``,
 * **FastGRNN** (:class:`FastGRNNCell`): ``W`` (H, I), ``U`` (H, H), ``bias_gate`` (H,),
   ``bias_update`` (H,), ``zeta`` (1,), ``nu`` (1,).
   ``a = W x + U h``; ``z = s(a + bias_gate)``; ``h~ = t(a + bias_update)``;
-  ``h' = z h + (sigmoid(zeta) (1 - z) + sigmoid(nu)) h~``. ``zeta`` = +10 and ``nu`` = -10
-  at init (:data:`FASTGRNN_ZETA_INIT`, :data:`FASTGRNN_NU_INIT`), biases zero.
+  ``h' = z h + (sigmoid(zeta) (1 - z) + sigmoid(nu)) h~``. By default (the paper and the
+  authors' release) the factors are fixed at exactly 1 and 0 (``zeta`` / ``nu`` are buffers
+  holding +inf / -inf), so ``h' = z h + (1 - z) h~``; ``learn_zeta_nu=True`` makes them
+  parameters starting at +10 / -10 (:data:`FASTGRNN_ZETA_INIT`, :data:`FASTGRNN_NU_INIT`).
+  Both biases start at ``bias_init`` (1, the release's).
 * **GRU** (:class:`GRUCell`, the equations of ``torch.nn.GRUCell``): ``W`` (3H, I), ``U``
   (3H, H), ``bias_W`` (3H,), ``bias_U`` (3H,), rows ordered [reset r, update z, new n].
   ``r = s(W_r x + b_Wr + U_r h + b_Ur)``, ``z = s(W_z x + b_Wz + U_z h + b_Uz)``,
@@ -21,12 +24,18 @@ Parameter layout (the int8 exporter reads these names; ``H`` = ``hidden_size``,
   [input i, forget f, cell g, output o]. ``g_* = W_* x + U_* h + bias_*``;
   ``c' = s(g_f) c + s(g_i) t(g_g)``, ``h' = s(g_o) t(c')``; state ``(h, c)``.
 
+FastGRNN's recurrence runs in the C++ kernel of :mod:`.cpu_kernels` for CPU float32 / float64
+tensors where it can be built (same results to float round-off; tiles of 64 sequences, a
+recomputing backward), and in Python otherwise.
+
 The initial state is always zero. The 'standard' tanh is computed as ``2 sigmoid(2 x) - 1``
 (:func:`sigmoid_tanh`, faster on CPU). ``nonlinearity='quant'`` replaces the gate sigmoid and the
 tanh by the piecewise-linear :func:`quant_sigmoid` / :func:`quant_tanh` (used by int8 models);
 the scalar ``sigmoid(zeta)`` / ``sigmoid(nu)`` of FastGRNN always use the exact sigmoid (they
 are constants at inference time).
 """
+import inspect
+import math
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, Union
 
 import torch
@@ -34,14 +43,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .cpu_kernels import load_cpu_kernel
+
 State = Tuple[Tensor, ...]
 
-#: FastGRNN's ``zeta`` / ``nu`` start at +10 / -10, so that ``sigmoid(zeta) = 1 - 4.54e-5`` and
-#: ``sigmoid(nu) = 4.54e-5``: the update is ``h' = z h + (1 - z) h~`` up to 4.6e-5 (the paper
-#: fixes zeta = 1, nu = 0 of the sigmoid-ed factors "for stability"), and the sigmoid's slope
-#: there (4.5e-5) keeps the two factors practically fixed while staying trainable.
+#: With ``learn_zeta_nu=True``, FastGRNN's ``zeta`` / ``nu`` start at +10 / -10, so that
+#: ``sigmoid(zeta) = 1 - 4.54e-5`` and ``sigmoid(nu) = 4.54e-5``: the update is
+#: ``h' = z h + (1 - z) h~`` up to 4.6e-5, and the sigmoid's slope there (4.5e-5) keeps the
+#: two factors practically fixed while staying trainable. The default fixes them exactly.
 FASTGRNN_ZETA_INIT = 10.0
 FASTGRNN_NU_INIT = -10.0
+#: The authors' release initialises FastGRNN's gate and update biases to 1.
+FASTGRNN_BIAS_INIT = 1.0
 
 
 def quant_sigmoid(x: Tensor) -> Tensor:
@@ -200,36 +213,61 @@ class FastGRNNCell(BaseRNNCell):
     """FastGRNN cell (Kusupati et al., NeurIPS 2018), as RNNPool uses it.
 
     ``z = s(W x + U h + bias_gate)``, ``h~ = t(W x + U h + bias_update)``,
-    ``h' = z h + (sigmoid(zeta) (1 - z) + sigmoid(nu)) h~``; ``zeta``/``nu`` start at
-    :data:`FASTGRNN_ZETA_INIT` / :data:`FASTGRNN_NU_INIT`, the biases at zero.
+    ``h' = z h + (sigmoid(zeta) (1 - z) + sigmoid(nu)) h~``.
+
+    The paper fixes ``sigmoid(zeta) = 1`` and ``sigmoid(nu) = 0`` "for stability", and so does
+    the authors' release: by default ``zeta`` / ``nu`` are buffers holding +inf / -inf, whose
+    sigmoids are exactly 1 and 0 (the same code path, no special case; they are saved with the
+    model, so a checkpoint of a learned-factor cell keeps its factors when loaded).
 
     Args:
         input_size (int): Number of input features.
         hidden_size (int): Number of hidden features.
         nonlinearity (str): ``'standard'`` or ``'quant'``. Defaults to ``'standard'``.
+        bias_init (float): Initial value of ``bias_gate`` and ``bias_update``.
+            Defaults to :data:`FASTGRNN_BIAS_INIT` (1, the release's).
+        learn_zeta_nu (bool): Make ``zeta`` / ``nu`` parameters starting at
+            :data:`FASTGRNN_ZETA_INIT` / :data:`FASTGRNN_NU_INIT`. Defaults to False.
     """
 
     num_gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int,
-                 nonlinearity: str = 'standard') -> None:
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = 'standard',
+                 bias_init: float = FASTGRNN_BIAS_INIT, learn_zeta_nu: bool = False) -> None:
         super().__init__(input_size, hidden_size, nonlinearity)
+        if isinstance(bias_init, bool) or not isinstance(bias_init, (int, float)) or \
+                not math.isfinite(bias_init):
+            raise ValueError(f'FastGRNNCell: bias_init must be a finite number, '
+                             f'got {bias_init!r}')
+        if not isinstance(learn_zeta_nu, bool):
+            raise ValueError(f'FastGRNNCell: learn_zeta_nu must be a bool, got {learn_zeta_nu!r}')
+        self.bias_init = float(bias_init)
+        self.learn_zeta_nu = learn_zeta_nu
         self.fused_backward = True
         self.bias_gate = nn.Parameter(torch.empty(hidden_size))
         self.bias_update = nn.Parameter(torch.empty(hidden_size))
-        self.zeta = nn.Parameter(torch.empty(1))
-        self.nu = nn.Parameter(torch.empty(1))
+        if learn_zeta_nu:
+            self.zeta = nn.Parameter(torch.empty(1))
+            self.nu = nn.Parameter(torch.empty(1))
+        else:
+            self.register_buffer('zeta', torch.empty(1))
+            self.register_buffer('nu', torch.empty(1))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Uniform weights, zero biases, ``zeta``/``nu`` at their documented init."""
+        """Uniform weights, biases at ``bias_init``, ``zeta`` / ``nu`` as documented."""
         bound = self.hidden_size**-0.5
         nn.init.uniform_(self.W, -bound, bound)
         nn.init.uniform_(self.U, -bound, bound)
-        nn.init.zeros_(self.bias_gate)
-        nn.init.zeros_(self.bias_update)
-        nn.init.constant_(self.zeta, FASTGRNN_ZETA_INIT)
-        nn.init.constant_(self.nu, FASTGRNN_NU_INIT)
+        nn.init.constant_(self.bias_gate, self.bias_init)
+        nn.init.constant_(self.bias_update, self.bias_init)
+        with torch.no_grad():
+            self.zeta.fill_(FASTGRNN_ZETA_INIT if self.learn_zeta_nu else math.inf)
+            self.nu.fill_(FASTGRNN_NU_INIT if self.learn_zeta_nu else -math.inf)
+
+    def extra_repr(self) -> str:
+        return (f'{super().extra_repr()}, bias_init={self.bias_init}, '
+                f'learn_zeta_nu={self.learn_zeta_nu}')
 
     def precompute(self) -> Dict[str, Tensor]:
         # W and U are shared by gate and update, so one matmul gives the gate pre-activation
@@ -264,15 +302,22 @@ class FastGRNNCell(BaseRNNCell):
     def recurrence(self, step_inputs: Tensor, consts: Dict[str, Tensor]) -> Tensor:
         """As :meth:`BaseRNNCell.recurrence`, with a hand-written backward when training.
 
-        The steps run with in-place tensor ops; when gradients are needed, the fused backward
-        (:class:`_FastGRNNRecurrence`) needs about half the tensor passes of autograd over the
-        individual steps. Tracers / exporters get the plain steps. ``fused_backward = False``
-        on the cell turns both off.
+        On CPU (float32 / float64) the C++ kernel of :mod:`.cpu_kernels` runs the steps tile
+        by tile and recomputes them in its backward (:class:`_FastGRNNKernelRecurrence`); where
+        it is unavailable, and on other devices, the steps run with in-place tensor ops and,
+        when gradients are needed, the fused backward (:class:`_FastGRNNRecurrence`) needs
+        about half the tensor passes of autograd over the individual steps. Tracers /
+        exporters get the plain steps. ``fused_backward = False`` on the cell turns all of
+        these off.
         """
         if not self.fused_backward or _is_tracing():
             return super().recurrence(step_inputs, consts)
         args = (step_inputs, consts['U'], consts['bias_delta'], consts['sig_zeta'],
                 consts['sig_sum'])
+        kernel = _cpu_kernel_for(args)
+        if kernel is not None:
+            return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel,
+                                                   0, step_inputs.shape[1], 1, False)
         if not (torch.is_grad_enabled() and any(t.requires_grad for t in args)):
             # Inference: the same in-place steps, keeping only the running state.
             h_all = _fastgrnn_steps(*args, self.nonlinearity == 'quant', keep_all=False)[2]
@@ -280,6 +325,31 @@ class FastGRNNCell(BaseRNNCell):
         return _FastGRNNRecurrence.apply(step_inputs, consts['U'], consts['bias_delta'],
                                          consts['sig_zeta'], consts['sig_sum'],
                                          self.nonlinearity == 'quant')
+
+    def window_recurrence(self, feature_map: Tensor, dim: int, size: int, step: int,
+                          consts: Dict[str, Tensor], reverse: bool = False) -> Optional[Tensor]:
+        """Run over the windows of a map straight from the map, where the C++ kernel can.
+
+        The sequences are the windows of ``size`` elements and stride ``step`` along ``dim``
+        (2 or 3) of the feature-first ``(K, N, A, B)`` map of :meth:`step_inputs` terms,
+        ordered like the map with ``dim`` replaced by the window index; ``reverse`` runs each
+        window from its last element to its first. Equals :meth:`recurrence` over those
+        windows stacked into ``(K, size, L)``, without materialising them (nor, in the
+        backward, their gradient).
+
+        Returns:
+            Tensor | None: The last ``h`` ``(H, L)``; None where the kernel does not apply
+            (not CPU float32 / float64, tracing, ``fused_backward`` off, kernel unavailable).
+        """
+        if not self.fused_backward or _is_tracing():
+            return None
+        args = (feature_map, consts['U'], consts['bias_delta'], consts['sig_zeta'],
+                consts['sig_sum'])
+        kernel = _cpu_kernel_for(args)
+        if kernel is None:
+            return None
+        return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel, dim,
+                                               size, step, reverse)
 
 
 def _fastgrnn_steps(xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
@@ -370,6 +440,46 @@ class _FastGRNNRecurrence(torch.autograd.Function):
         return grad_xb, grad_U, grad_bias_delta, grad_sig_zeta, grad_sig_sum, None
 
 
+def _cpu_kernel_for(tensors: Sequence[Tensor]) -> Optional[Any]:
+    """The C++ kernel module when all ``tensors`` are CPU float32 / float64 of one dtype."""
+    dtype = tensors[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(
+            t.device.type != 'cpu' or t.dtype != dtype for t in tensors):
+        return None
+    return load_cpu_kernel()
+
+
+class _FastGRNNKernelRecurrence(torch.autograd.Function):
+    """:class:`_FastGRNNRecurrence` computed by the C++ CPU kernel (see :mod:`.cpu_kernels`).
+
+    ``source`` is either the ``(H, T, M)`` step inputs (``mode`` 0) or an ``(H, N, A, B)`` map
+    whose windows of ``steps`` elements and stride ``stride`` along dim ``mode`` (2 or 3) are
+    the sequences, run backwards if ``reverse`` (see :meth:`FastGRNNCell.window_recurrence`).
+    Saves only its inputs: the backward recomputes the steps tile by tile, in cache.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, source: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
+                sig_sum: Tensor, quant: bool, kernel: Any, mode: int, steps: int, stride: int,
+                reverse: bool) -> Tensor:
+        source, U = source.contiguous(), U.contiguous()
+        flat_bias = bias_delta.reshape(-1).contiguous()
+        ctx.args = (mode, steps, stride, reverse)
+        ctx.tail = (float(sig_zeta), float(sig_sum), quant)
+        ctx.kernel, ctx.bias_shape = kernel, bias_delta.shape
+        ctx.save_for_backward(source, U, flat_bias)
+        return kernel.fastgrnn_forward(source, *ctx.args, U, flat_bias, *ctx.tail)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_h: Tensor):
+        source, U, flat_bias = ctx.saved_tensors
+        grad_source, grad_U, grad_bias, grad_sig_zeta, grad_sig_sum = ctx.kernel.fastgrnn_backward(
+            grad_h.contiguous(), source, *ctx.args, U, flat_bias, *ctx.tail)
+        return (grad_source, grad_U, grad_bias.view(ctx.bias_shape), grad_sig_zeta,
+                grad_sig_sum, None, None, None, None, None, None)
+
+
 class GRUCell(BaseRNNCell):
     """GRU cell with ``torch.nn.GRUCell``'s equations and gate order [r, z, n].
 
@@ -452,7 +562,8 @@ RNN_CELLS: Dict[str, Type[BaseRNNCell]] = {
 
 
 def build_rnn_cell(cell: str, input_size: int, hidden_size: int,
-                   nonlinearity: str = 'standard') -> BaseRNNCell:
+                   nonlinearity: str = 'standard',
+                   cell_cfg: Optional[Dict[str, Any]] = None) -> BaseRNNCell:
     """Build a cell by name (``'fastgrnn'``, ``'gru'`` or ``'lstm'``).
 
     Args:
@@ -460,6 +571,8 @@ def build_rnn_cell(cell: str, input_size: int, hidden_size: int,
         input_size (int): Number of input features.
         hidden_size (int): Number of hidden features.
         nonlinearity (str): ``'standard'`` or ``'quant'``. Defaults to ``'standard'``.
+        cell_cfg (dict, optional): Further arguments of the cell class (FastGRNN:
+            ``bias_init``, ``learn_zeta_nu``). Defaults to None.
 
     Returns:
         BaseRNNCell: The cell.
@@ -467,7 +580,15 @@ def build_rnn_cell(cell: str, input_size: int, hidden_size: int,
     key = cell.lower() if isinstance(cell, str) else cell
     if key not in RNN_CELLS:
         raise ValueError(f'cell must be one of {sorted(RNN_CELLS)}, got {cell!r}')
-    return RNN_CELLS[key](input_size, hidden_size, nonlinearity)
+    cell_cfg = dict(cell_cfg or {})
+    cls = RNN_CELLS[key]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {
+        'self', 'input_size', 'hidden_size', 'nonlinearity'}
+    unknown = sorted(set(cell_cfg) - accepted)
+    if unknown:
+        raise ValueError(f'cell_cfg: {unknown} not argument(s) of the {key!r} cell (it takes '
+                         f'{sorted(accepted)})')
+    return cls(input_size, hidden_size, nonlinearity, **cell_cfg)
 
 
 def _is_tracing() -> bool:

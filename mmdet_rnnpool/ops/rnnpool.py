@@ -11,28 +11,35 @@ column summaries forwards and backwards, with one set of weights. The output pix
 
 How it is vectorised (the result equals the per-patch algorithm exactly):
 
-* ``W1 x`` is computed once per pixel over the whole map (a 1x1 convolution), then zero-padded
-  (a zero pixel projects to zero; the biases are added inside the recurrence).
+* ``W x`` is computed once per pixel over the whole map (per image, a batched matrix product),
+  then zero-padded (a zero pixel projects to zero; the biases are added inside the
+  recurrence); the same pad crops the rows / columns that no patch visits.
 * A patch row is a horizontal run of ``c`` pixels starting at a patch's left edge; patches that
   overlap vertically share their rows, so RNN1 runs once per (image row, patch column start)
   and once per (image column, patch row start) -- not once per patch row -- with every such
-  sequence of the batch in one tensor (features first, so each gate is a contiguous block).
-  The per-step inputs are windows (``unfold``) of the projected map.
-* RNN2's projection is likewise computed once per RNN1 summary and gathered per patch; the
-  forward and backward passes run as one batch.
+  sequence of the batch in one batch (features first, so each gate is a contiguous block).
+  The per-step inputs are windows of the projected map.
+* RNN2's projection is likewise computed once per RNN1 summary and read per patch; the
+  forward and backward passes over a patch's summaries run as one batch.
 
-Python loops run over time steps only (``r`` or ``c`` steps per recurrence). FastGRNN trains
-through a hand-written fused backward (see :class:`~mmdet_rnnpool.ops.cells.FastGRNNCell`).
+On CPU (float32 / float64) FastGRNN runs in a C++ kernel (:mod:`.cpu_kernels`, built on first
+use): it reads every window straight from the map, runs the sequences in tiles of 64 whose
+state stays in cache for all their steps, and its backward recomputes a tile's steps instead
+of storing them and adds the windows' gradient straight into the map's. Elsewhere (other
+devices, GRU / LSTM, or where the kernel cannot be built) the windows are materialised
+(``unfold``) and the cells step in Python, one time step at a time over all sequences;
+FastGRNN then trains through a hand-written fused backward (see
+:class:`~mmdet_rnnpool.ops.cells.FastGRNNCell`).
 
 ONNX: the layer exports with standard ops only (MatMul/Gemm, Pad, Slice, Gather, Sigmoid, Clip,
 elementwise). On torch 2.13 both exporters work: ``torch.onnx.export(pool, (x,), path,
 dynamo=False, opset_version=17)`` (TorchScript-based, about 1 s, deprecated by torch) and
 ``dynamo=True`` with ``opset_version >= 18`` (its opset-17 down-conversion fails on ``Pad``;
-several seconds). While a tracer or exporter records, patch windows are taken with strided
-slices instead of ``unfold`` (the legacy exporter has no ``Unfold``) and the cells use plain
-autograd steps.
+several seconds). While a tracer or exporter records, the Python path runs: patch windows are
+taken with strided slices instead of ``unfold`` (the legacy exporter has no ``Unfold``), the
+input is cropped by slicing, and the cells use plain autograd steps.
 """
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -143,16 +150,47 @@ class _Windows(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         dim, size, step = ctx.dim, ctx.size, ctx.step
         count = (ctx.shape[dim] - size) // step + 1
-        grad_map = grad.new_zeros(ctx.shape)
+        grad_map = grad.new_empty(ctx.shape)
         out_shape = list(ctx.shape)
         out_shape[dim] = count
         grad = grad.view(ctx.shape[0], size, *out_shape[1:])
         span = (count - 1) * step + 1
+        # Elements t < step of the windows tile [0, count * step) without overlap: they are
+        # copied, so only the tail past it needs zeros before the remaining elements add up.
+        grad_map.narrow(dim, count * step, ctx.shape[dim] - count * step).zero_()
         for t in range(size):
             target = grad_map.narrow(dim, t, span)
             target = target[:, :, ::step] if dim == 2 else target[:, :, :, ::step]
-            target.add_(grad[:, t])
+            if t < step:
+                target.copy_(grad[:, t])
+            else:
+                target.add_(grad[:, t])
         return grad_map, None, None, None
+
+
+def _window_recurrence(cell: BaseRNNCell, feature_map: Tensor, dim: int, size: int, step: int,
+                       consts, both_ways: bool = False) -> Tensor:
+    """``cell`` over the windows of ``feature_map`` (see :func:`_windows`): last ``h``.
+
+    With ``both_ways``, also over each window backwards: ``(H, 2 L)``, forward runs first.
+    """
+    window_recurrence = getattr(cell, 'window_recurrence', None)
+    if window_recurrence is not None:  # read straight from the map (C++ kernel)
+        last = window_recurrence(feature_map, dim, size, step, consts)
+        if last is not None:
+            if not both_ways:
+                return last
+            backward = window_recurrence(feature_map, dim, size, step, consts, reverse=True)
+            return torch.cat([last, backward], 1)
+    seq = _windows(feature_map, dim, size, step)
+    if both_ways:  # in one batch: step a reads element a / size - 1 - a
+        if _is_tracing():  # a Gather for the exporters
+            backward_order = torch.tensor(list(range(size - 1, -1, -1)), device=seq.device)
+            reversed_seq = seq.index_select(1, backward_order)
+        else:  # flip's backward is a flip, index_select's a zero fill and an index_add
+            reversed_seq = seq.flip(1)
+        seq = torch.cat([seq, reversed_seq], 2)
+    return run_recurrence(cell, seq, consts)
 
 
 def rnn_pool2d(x: Tensor,
@@ -203,36 +241,41 @@ def rnn_pool2d(x: Tensor,
     # map, copied once into (K, T, sequences).
     # RNN1 input projection, once per pixel: (K1, N, h, w).
     consts1 = rnn1.precompute()
-    pixels = x[:, :, :keep_h, :keep_w].transpose(0, 1)
-    proj = torch.mm(rnn1.W, pixels.reshape(pixels.shape[0], -1))
-    proj = proj.view(-1, batch, keep_h, keep_w)
     # Zero-padding the projection == projecting the zero-padded input (W x has no bias).
-    proj = F.pad(proj, (pw, need_w - pw - keep_w, ph, need_h - ph - keep_h))
+    if _is_tracing():
+        pixels = x[:, :, :keep_h, :keep_w].transpose(0, 1)
+        proj = torch.mm(rnn1.W, pixels.reshape(pixels.shape[0], -1))
+        proj = proj.view(-1, batch, keep_h, keep_w)
+        proj = F.pad(proj, (pw, need_w - pw - keep_w, ph, need_h - ph - keep_h))
+    else:
+        # Every pixel projected (per image: no transposed copy of x), then one pad that also
+        # crops (negative amounts) the rows / columns no patch visits: slicing x instead
+        # would cost a zero-filled copy of the input's gradient per sliced dim.
+        proj = torch.bmm(rnn1.W.expand(batch, -1, -1), x.flatten(2))
+        proj = proj.view(batch, -1, in_h, in_w).transpose(0, 1)
+        pads = (pw, need_w - pw - in_w, ph, need_h - ph - in_h)
+        proj = F.pad(proj, pads) if any(pads) else proj
+        proj = proj.contiguous()
     proj = rnn1.step_inputs(proj, consts1)  # (K1, N, need_h, need_w)
-    k1 = proj.shape[0]
 
     # Row sequences: step t reads column j * sw + t -> (K1, kw, N * need_h * out_w).
-    rows = _windows(proj, 3, kw, sw)
     # Column sequences: step t reads row i * sh + t -> (K1, kh, N * out_h * need_w).
-    cols = _windows(proj, 2, kh, sh)
-    num_rows = rows.shape[2]
-    summaries = torch.cat([run_recurrence(rnn1, rows, consts1),
-                           run_recurrence(rnn1, cols, consts1)], 1)
+    row_summaries = _window_recurrence(rnn1, proj, 3, kw, sw, consts1)
+    col_summaries = _window_recurrence(rnn1, proj, 2, kh, sh, consts1)
 
     # RNN2 projection: once per summary, then gathered per patch.
     consts2 = rnn2.precompute()
-    q = rnn2.step_inputs(torch.mm(rnn2.W, summaries), consts2)
-    k2 = q.shape[0]
-    q_rows = q[:, :num_rows].view(k2, batch, need_h, out_w)  # row summaries
-    q_cols = q[:, num_rows:].view(k2, batch, out_h, need_w)  # column summaries
+    q_rows = rnn2.step_inputs(torch.mm(rnn2.W, row_summaries), consts2)
+    q_cols = rnn2.step_inputs(torch.mm(rnn2.W, col_summaries), consts2)
+    k2 = q_rows.shape[0]
+    q_rows = q_rows.view(k2, batch, need_h, out_w)  # row summaries
+    q_cols = q_cols.view(k2, batch, out_h, need_w)  # column summaries
     hid2 = rnn2.hidden_size
     outs = []
     for summary_map, dim, k, s in ((q_rows, 2, kh, sh), (q_cols, 3, kw, sw)):
-        seq = _windows(summary_map, dim, k, s)  # (K2, k, N * out_h * out_w)
-        # Forward and backward passes in one batch: step a reads summary a / k - 1 - a.
-        backward_order = torch.tensor(list(range(k - 1, -1, -1)), device=x.device)
-        seq = torch.cat([seq, seq.index_select(1, backward_order)], 2)
-        outs.append(run_recurrence(rnn2, seq, consts2).view(hid2, 2, batch, out_h, out_w))
+        # Forward and backward passes over the summaries of each patch: (H2, 2 * patches).
+        last = _window_recurrence(rnn2, summary_map, dim, k, s, consts2, both_ways=True)
+        outs.append(last.view(hid2, 2, batch, out_h, out_w))
     out = torch.cat(outs, 1)  # (H2, 4, N, out_h, out_w)
     return out.permute(2, 1, 0, 3, 4).reshape(batch, 4 * hid2, out_h, out_w)
 
@@ -257,6 +300,8 @@ class RNNPool(nn.Module):
             quantSigmoid / quantTanh). Defaults to ``'standard'``.
         ceil_mode (bool): ``nn.MaxPool2d``'s ceil mode (extra windows see zeros past the
             padding). Defaults to False.
+        cell_cfg (dict, optional): Further arguments of both cells, e.g. FastGRNN's
+            ``dict(bias_init=1.0, learn_zeta_nu=False)`` (its defaults). Defaults to None.
 
     Attributes:
         out_channels (int): ``4 * h2``.
@@ -273,7 +318,8 @@ class RNNPool(nn.Module):
                  padding: IntOrPair = 0,
                  cell: str = 'fastgrnn',
                  nonlinearity: str = 'standard',
-                 ceil_mode: bool = False) -> None:
+                 ceil_mode: bool = False,
+                 cell_cfg: Optional[dict] = None) -> None:
         super().__init__()
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels <= 0:
             raise ValueError(f'RNNPool: in_channels must be a positive int, got {in_channels!r}')
@@ -290,8 +336,10 @@ class RNNPool(nn.Module):
         self.cell = cell.lower()
         self.nonlinearity = nonlinearity
         self.ceil_mode = bool(ceil_mode)
-        self.rnn1 = build_rnn_cell(self.cell, in_channels, h1, nonlinearity)
-        self.rnn2 = build_rnn_cell(self.cell, h1, h2, nonlinearity)
+        if cell_cfg is not None and not isinstance(cell_cfg, dict):
+            raise ValueError(f'RNNPool: cell_cfg must be a dict, got {cell_cfg!r}')
+        self.rnn1 = build_rnn_cell(self.cell, in_channels, h1, nonlinearity, cell_cfg)
+        self.rnn2 = build_rnn_cell(self.cell, h1, h2, nonlinearity, cell_cfg)
 
     def output_size(self, in_h: int, in_w: int) -> Tuple[int, int]:
         """Spatial output size for an ``in_h x in_w`` input (``nn.MaxPool2d``'s rule)."""

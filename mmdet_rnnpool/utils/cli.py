@@ -7,6 +7,7 @@ traceback anyway (e.g. when the error looks like a bug).
 """
 import os
 import os.path as osp
+import re
 import sys
 from typing import Any, Callable, Optional, Sequence
 
@@ -14,6 +15,17 @@ from typing import Any, Callable, Optional, Sequence
 USER_ERRORS = (ValueError, KeyError, OSError)
 
 TRACEBACK_ENV = 'MMDET_RNNPOOL_TRACEBACK'
+
+#: A class built from a config called with a key it does not take (or without one it needs):
+#: the config's error, e.g. ``--cfg-options model.backbone.no_such_option=1``.
+_CONFIG_TYPE_ERROR = re.compile(r'__init__\(\) (got an unexpected keyword argument|missing \d+ '
+                                r'required)')
+
+
+def is_user_error(err: BaseException) -> bool:
+    """Whether ``err`` is the user's to fix (bad path, value, config key)."""
+    return isinstance(err, USER_ERRORS) or (isinstance(err, TypeError) and bool(
+        _CONFIG_TYPE_ERROR.search(str(err))))
 
 
 def one_line(err: BaseException) -> str:
@@ -32,15 +44,17 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], Any],
         argv (Sequence[str], optional): Arguments. Defaults to None (``sys.argv[1:]``).
 
     Returns:
-        int: The exit status: 0, or 2 after a user error.
+        int: The exit status: ``main``'s when it returns an int (a failed check's 1), 2 after a
+        user error, else 0.
     """
     try:
-        main(argv)
-    except USER_ERRORS as err:
-        if os.environ.get(TRACEBACK_ENV, '') not in ('', '0'):
+        status = main(argv)
+    except Exception as err:
+        if not is_user_error(err) or os.environ.get(TRACEBACK_ENV, '') not in ('', '0'):
             raise
         prog = osp.basename(sys.argv[0]) or 'mmdet_rnnpool'
-        print(f'{prog}: error: {type(err).__name__}: {one_line(err)} '
+        hint = ' (a config key the class does not take)' if isinstance(err, TypeError) else ''
+        print(f'{prog}: error: {type(err).__name__}: {one_line(err)}{hint} '
               f'(set {TRACEBACK_ENV}=1 for the traceback)', file=sys.stderr)
         return 2
-    return 0
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0

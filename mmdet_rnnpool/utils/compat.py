@@ -1,4 +1,4 @@
-"""Fixes for the known breakages of mmengine 0.10.7 / mmcv 2.1.0 / mmdet 3.3.0 on torch 2.13.
+"""Fixes for the known breakages of mmengine 0.10.7 / mmcv 2.1.0 / mmdet 3.3.0 on torch 2.14.
 
 Every fix here is applied at import time by :func:`apply_compat_patches` (called from
 ``mmdet_rnnpool/__init__.py``), is idempotent, touches no file in site-packages, and has a test in
@@ -19,10 +19,19 @@ Every fix here is applied at import time by :func:`apply_compat_patches` (called
 3. **``_base_ = 'mmdet::...'`` without ``pkg_resources``.** mmengine resolves package-relative
    config paths with ``pkg_resources``, which setuptools 82 removed. We route
    ``is_installed`` / ``get_installed_path`` through ``importlib`` instead.
-4. **Distributed training on a CPU-only torch.** mmengine's PyTorch launcher calls
+4. **Distributed training without a GPU.** mmengine's PyTorch launcher calls
    ``torch.cuda.set_device`` (an ``AttributeError`` on CPU builds) and wraps the model in DDP with
    ``device_ids=[LOCAL_RANK]`` (which DDP rejects for CPU modules). Without CUDA we skip the
    device selection, fall back from ``nccl`` to ``gloo``, and pass ``device_ids=None``.
+5. **ONNX export drops small constants (onnxscript 0.7).** ``torch.onnx.export(..., dynamo=True,
+   optimize=True)`` runs onnxscript's rewriter, whose no-op rules (``x + 0``, ``x - 0``,
+   ``x * 1``, ``x / 1`` -> ``x``) match any scalar within ``abs_tol=1e-8`` / ``rel_tol=1e-5`` of
+   0 or 1. mmdet's ``L2Norm`` divides by ``sqrt(sum x^2) + 1e-10``: the rule deletes the
+   ``+ 1e-10``, and wherever a feature vector is all zero (ReLU outputs; the top rows of
+   Face-Quant's first source on real photographs) the ONNX model computes 0 / 0 = NaN where
+   PyTorch gives 0. We make those rules match exactly 0 / 1. Applied by
+   :func:`apply_onnx_export_patches` (the ONNX exporters call it; importing onnxscript takes
+   ~1.5 s, too long for every ``import mmdet_rnnpool``).
 """
 import importlib.metadata
 import importlib.util
@@ -152,6 +161,27 @@ def _patch_cpu_distributed() -> None:
         original_ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
 
     MMDistributedDataParallel.__init__ = __init__
+
+
+def _patch_onnxscript_no_op_rules() -> bool:
+    """Make onnxscript's no-op rewrite rules match exactly 0 / 1; False without onnxscript."""
+    try:
+        from onnxscript.rewriter._pattern_ir import Constant
+        from onnxscript.rewriter.rules.common import _no_op
+    except ImportError:
+        return False
+    for rule in _no_op.rules.rules:
+        for node in rule._target_pattern._nodes:
+            for value in node.inputs:
+                if isinstance(value, Constant):
+                    value._rel_tol = 0.0
+                    value._abs_tol = 0.0
+    return True
+
+
+def apply_onnx_export_patches() -> bool:
+    """Apply the fixes of ONNX export (fix 5); returns whether onnxscript was there to fix."""
+    return _patch_onnxscript_no_op_rules()
 
 
 def apply_compat_patches() -> None:

@@ -147,7 +147,7 @@ def test_settings_rule():
 
 
 def test_config_checks():
-    with pytest.raises(ValueError, match='num_train and num_val must be >= 0'):
+    with pytest.raises(ValueError, match='num_train, num_val and num_test must be >= 0'):
         MiniWiderConfig(num_train=-1)
     with pytest.raises(ValueError, match='min_face <= max_face'):
         MiniWiderConfig(min_face=30, max_face=20)
@@ -165,5 +165,5 @@ def test_cli(tmp_path, capsys):
     assert str(out) in printed and 'not a benchmark' in printed
     assert 'WIDER_FACE_ROOT=' in printed
     assert (out / 'eval_tools' / 'ground_truth' / 'wider_hard_val.mat').is_file()
-    with pytest.raises(SystemExit, match='num_train and num_val must be >= 0'):
+    with pytest.raises(SystemExit, match='num_train, num_val and num_test must be >= 0'):
         tool['main'](['--out', str(out), '--num-train', '-2'])

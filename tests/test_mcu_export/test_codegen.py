@@ -13,7 +13,7 @@ import pytest
 from mcu_export.codegen import tensor_order, write_project
 from mcu_export.ctest import arm_toolchain_missing
 from mcu_export.random_model import random_program
-from mcu_export.reference import run_program
+from mcu_export.reference import camera_grey, run_program
 
 pytestmark = [
     pytest.mark.mcu,
@@ -41,9 +41,7 @@ def _project(tmp_path, seed=0, image_shape=(32, 40, 3), file_channels=None, stre
     if fc == image_shape[2]:
         model_image = image
     elif fc == 3:  # the harness's RGB -> grey
-        p = image.astype(np.uint32)
-        model_image = ((77 * p[..., 0] + 150 * p[..., 1] + 29 * p[..., 2] + 128) >> 8)
-        model_image = model_image.astype(np.uint8)[..., None]
+        model_image = camera_grey(image)
     else:
         model_image = np.repeat(image, 3, axis=2)
     tensors, dets = run_program(program, model_image)

@@ -7,9 +7,10 @@ once (the kernel must notice and recompute), and row by row through the stateles
 ``rp_rnnpool_s8_row``. The buffer-size queries must equal ``RNNPoolLayer.scratch_bytes`` (and
 that minus the cache); a short or misaligned buffer is rejected. Shapes: the two exported
 models' cells, stride = patch (no overlap), odd sizes with stride < patch / 2, one output
-column, stride > patch / 2, one-row patches, and cells that must take the general path (a
-shift < 33, a huge bias). Host (portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the
-DSP path and with ``-DRP_NO_DSP``).
+column, stride > patch / 2, one-row patches, the release's cell (fixed factors 1 and 0,
+biases 1), and cells that must take the general path (a shift < 33, a huge bias). Host
+(portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the DSP path and with
+``-DRP_NO_DSP``).
 """
 import shutil
 
@@ -32,21 +33,6 @@ def _cache_bytes(layer: RNNPoolLayer) -> int:
         layer.rnn1.hidden_size
 
 
-def _fits(m, mult, shift, x_max) -> bool:
-    """The C's fast-path test of one matrix (``rows_fit`` in rp_rnnpool.c)."""
-    bound = np.abs(m.astype(np.int64)).sum(axis=1) * x_max
-    res = ref.requantize(bound, mult, shift)
-    return bool(np.all(shift >= 33) and np.all(shift <= 62) and np.all(mult >= 0) and
-                np.all(res < (1 << 28) - 1))
-
-
-def fast_gates(cell: FastGRNNCell) -> bool:
-    """Whether the C takes the branch-free gates for this cell (so a case covers that path)."""
-    small = np.all(np.abs(cell.bias_gate.astype(np.int64)) <= 1 << 28) and \
-        np.all(np.abs(cell.bias_update.astype(np.int64)) <= 1 << 28)
-    return bool(small) and _fits(cell.u, cell.u_multiplier, cell.u_rshift, 32768)
-
-
 def rnnpool_cases(rng, small: bool = False):
     """(layer, input) pairs; small: the fast QEMU subset."""
     specs = [  # in_shape, h1, h2, patch, stride, tables
@@ -63,6 +49,13 @@ def rnnpool_cases(rng, small: bool = False):
     cases = []
     for i, (shape, h1, h2, patch, stride, tables) in enumerate(specs):
         layer = random_rnnpool(rng, f'pool{i}', shape, h1, h2, patch, stride, tables=tables)
+        cases.append(layer)
+    for tables in (False, True):  # the release's cell: sigmoid(zeta) = 1, sigmoid(nu) = 0
+        layer = random_rnnpool(rng, f'release{int(tables)}', (16, 20, 4), 8, 8, (8, 8), (4, 4),
+                               tables=tables)
+        for cell in (layer.rnn1, layer.rnn2):
+            cell.zeta_q14, cell.nu_q14 = 1 << 14, 0  # what the exporter gives for them
+            cell.bias_gate[:] = cell.bias_update[:] = 1 << 14  # biases at their init, 1
         cases.append(layer)
     for tables in (False, True):  # general path: a U shift < 33 / a W shift < 33
         layer = random_rnnpool(rng, f'low{int(tables)}', (12, 12, 4), 8, 8, (8, 8), (4, 4),
@@ -150,11 +143,46 @@ def check_outputs(raw: bytes, cases) -> None:
                 f'case {k} ({layer.name}, {how}): {int((g != expected).sum())} differ'
 
 
-def test_cases_cover_fast_and_general_paths():
+def path_report_program(cases) -> str:
+    """C program (built with -DRP_DEBUG_PATHS): per case, one rp_rnnpool_s8 call, then the
+    kernel's own report of the paths it planned (2 cells x 4 int32 flags)."""
+    decls, body = [], []
+    for k, (layer, x) in enumerate(cases):
+        p = f'k{k}'
+        lines, ident = emit_layer(layer, p)
+        decls += lines + c_array(f'{p}_in', x, np.int8)
+        decls += [f'static int8_t {p}_out[{int(np.prod(layer.out_shape))}];',
+                  f'static uint32_t {p}_buf[{layer.scratch_bytes // 4 + 2}];']
+        body += [f'memset(rp_rnnpool_last_paths, 0xff, sizeof rp_rnnpool_last_paths);',
+                 f'check(rp_rnnpool_s8(&{ident}, {p}_buf, rp_rnnpool_get_buffer_size(&{ident}), '
+                 f'{p}_in, {p}_out), "{p}");',
+                 'emit(rp_rnnpool_last_paths, sizeof rp_rnnpool_last_paths);']
+    return (PROLOGUE + '\n'.join(decls) + '\n\nint main(void)\n{\n' +
+            '\n'.join('    ' + line for line in body) + '\n    return 0;\n}\n')
+
+
+def c_paths(raw: bytes, count: int) -> np.ndarray:
+    """``(cases, cell, flag)`` with flags [fast_gates, w_fast, pairs, tables] (rp_nn.h)."""
+    paths = np.frombuffer(raw, np.int32).reshape(count, 2, 4)
+    assert set(np.unique(paths)) <= {0, 1}, 'every case must have set its report'
+    return paths
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+def test_cases_cover_fast_and_general_paths(tmp_path):
+    """Which gates each case runs, as the C reports it (a debug build), not as a Python copy
+    of its decision predicts it."""
     cases = rnnpool_cases(np.random.default_rng(5))
-    fast = [fast_gates(layer.rnn1) and fast_gates(layer.rnn2) for layer, _ in cases]
-    assert all(fast[:7]), 'the shape cases must run the branch-free gates'
-    assert not any(fast[7:]), 'the last cases must run the general path'
+    exe = build_program(path_report_program(cases), tmp_path, extra_flags=['-DRP_DEBUG_PATHS'])
+    paths = c_paths(run_program(exe), len(cases))
+    fast = paths[:, :, 0].all(axis=1)
+    assert fast[:9].all(), \
+        f'the shape and release cases must run the branch-free gates: {fast.tolist()}'
+    assert not fast[9:].any(), f'the last cases must run the general path: {fast.tolist()}'
+    assert paths[:9, :, 1].any(), 'some case must requantise W . x on the 32-bit path'
+    tables = [bool(layer.rnn1.sigmoid_table is not None) for layer, _ in cases]
+    assert paths[:, 0, 3].astype(bool).tolist() == tables
+    assert not paths[:, :, 2].any(), 'the host build has no DSP pair path'
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
@@ -179,3 +207,22 @@ def test_rnnpool_qemu_bit_exact(tmp_path, extra):
         pytest.skip(reason)
     cases = rnnpool_cases(np.random.default_rng(6), small=True)
     check_outputs(_run_m4(rnnpool_program(cases), tmp_path, extra), cases)
+
+
+def test_qemu_dsp_build_reports_the_pair_path(tmp_path):
+    """On the Cortex-M4 (DSP build) the quant cells of even width take the two-units-at-a-time
+    gates and the table cells do not, as the kernel itself reports (-DRP_DEBUG_PATHS); the
+    portable build never does."""
+    reason = arm_toolchain_missing()
+    if reason:
+        pytest.skip(reason)
+    cases = rnnpool_cases(np.random.default_rng(6), small=True)
+    source = path_report_program(cases)
+    dsp = c_paths(build_and_run_m4(source, tmp_path / 'dsp', ['-DRP_DEBUG_PATHS'])[0],
+                  len(cases))
+    portable = c_paths(build_and_run_m4(source, tmp_path / 'portable',
+                                        ['-DRP_DEBUG_PATHS', '-DRP_NO_DSP'])[0], len(cases))
+    assert not portable[:, :, 2].any()
+    assert dsp[0, :, 2].all(), 'Face-Quant\'s cell (quant, even widths) takes the pair path'
+    assert not dsp[:, :, 2][dsp[:, :, 3] == 1].any(), 'table cells never take it'
+    assert (dsp[:, :, [0, 1, 3]] == portable[:, :, [0, 1, 3]]).all()

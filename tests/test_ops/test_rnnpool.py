@@ -22,7 +22,10 @@ from plain_cell_reference import plain_cell_step
 
 def _randomised_pool(cell: str, nonlinearity: str, **kwargs) -> RNNPool:
     torch.manual_seed(0)
-    pool = RNNPool(2, (3, 2), cell=cell, nonlinearity=nonlinearity, **kwargs).double()
+    # learned zeta / nu (not the fixed default), so that every term of the update matters
+    cell_cfg = dict(learn_zeta_nu=True) if cell == 'fastgrnn' else None
+    pool = RNNPool(2, (3, 2), cell=cell, nonlinearity=nonlinearity, cell_cfg=cell_cfg,
+                   **kwargs).double()
     with torch.no_grad():
         for param in pool.parameters():  # non-zero biases / zeta / nu: every term matters
             param.copy_(torch.randn_like(param))

@@ -164,3 +164,50 @@ def test_training_learns_to_detect_the_faces(tmp_path, tiny_wider):
             union = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) + w * h - inter
             found += bool(len(boxes)) and (inter / union).max() >= 0.5
     assert found >= 0.7 * total, f'found {found} of {total} faces'
+
+
+def test_sigkill_during_a_checkpoint_save_then_resume(tmp_path, tiny_wider):
+    """A real training process SIGKILLed while it writes its second checkpoint: the previous
+    complete checkpoint stays the one --resume picks, and the resumed run finishes.
+    (MMEngine's own hook deletes the old checkpoint first and writes the new one in place.)"""
+    import signal
+    import time
+    from mmdet_rnnpool.utils.checkpoint import read_checkpoint
+    config = write_config(tmp_path, tiny_wider, iters=6, ckpt=2)
+    killed_config = tmp_path / 'kill_during_save.py'  # the same, importing the helper
+    killed_config.write_text(f'_base_ = {config!r}\ncustom_imports = dict(imports='
+                             "['mmdet_rnnpool', 'kill_during_save'], allow_failed_imports=False)\n")
+    keep = 'default_hooks.checkpoint.max_keep_ckpts=1'  # MMEngine would delete iter_2 first
+    work = tmp_path / 'work'
+    marker = tmp_path / 'saving'
+    env = dict(os.environ, KILL_DURING_SAVE_AT='2', KILL_DURING_SAVE_MARKER=str(marker),
+               PYTHONPATH=os.pathsep.join([REPO, osp.dirname(osp.abspath(__file__))]))
+    proc = subprocess.Popen(
+        [sys.executable, 'tools/train.py', str(killed_config), '--work-dir', str(work),
+         '--cfg-options', keep],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 900
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), f'the save never started:\n{proc.communicate()[0][-3000:]}'
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    latest = (work / 'last_checkpoint').read_text().strip()
+    assert osp.basename(latest) == 'iter_2.pth'
+    assert read_checkpoint(latest)['meta']['iter'] == 2  # complete and readable
+    assert not (work / 'iter_4.pth').exists()  # the half-written one never got the name
+
+    second = run(['tools/train.py', config, '--work-dir', str(work), '--resume', '--cfg-options',
+                  keep])
+    out = second.stdout + second.stderr
+    assert second.returncode == 0, out[-3000:]
+    assert 'resumed epoch: 0, iter: 2' in out
+    assert re.search(r'Iter\(train\) \[6/6\]', out)
+    assert read_checkpoint(str(work / 'iter_6.pth'))['meta']['iter'] == 6
+    assert not [p for p in os.listdir(work) if p.endswith('.partial')]
+    kept = sorted(p for p in os.listdir(work) if p.startswith('iter_') and p.endswith('.pth'))
+    assert kept == ['iter_6.pth']

@@ -59,3 +59,12 @@ def test_train_tool_names_the_missing_annotation_file(tmp_path):
     assert last.startswith('train.py: error: FileNotFoundError:'), last
     assert 'no_such_dataset/wider_face_split/wider_face_train_bbx_gt.txt' in last
     assert 'data_root' in last
+
+
+def test_config_key_a_class_does_not_take_is_one_line(capsys, monkeypatch):
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+    err = TypeError("RNNPoolS3FD.__init__() got an unexpected keyword argument 'no_such'")
+    assert run_cli(_raiser(err)) == 2
+    assert "no_such' (a config key the class does not take)" in capsys.readouterr().err
+    with pytest.raises(TypeError):  # other TypeErrors are bugs: the traceback stays
+        run_cli(_raiser(TypeError("unsupported operand type(s) for +: 'int' and 'str'")))

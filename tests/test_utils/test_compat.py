@@ -129,3 +129,39 @@ def test_cpu_distributed_launch(tmp_path, patched):
     else:
         assert result.returncode != 0
         assert '_cuda_setDevice' in result.stderr or 'device_ids' in result.stderr
+
+
+L2NORM_EXPORT = """
+    import numpy as np, torch, onnxruntime as ort
+    from mmdet.models.necks.ssd_neck import L2Norm
+    {patch}
+    torch.manual_seed(0)
+    l2norm = L2Norm(4, 10.)
+    torch.nn.init.constant_(l2norm.weight, 10.)  # mmdet leaves it uninitialised
+    model = torch.nn.Sequential(torch.nn.ReLU(), l2norm).eval()
+    x = torch.randn(1, 4, 6, 8)
+    x[:, :, 0] = -1.0  # a row of all-zero vectors after the ReLU
+    torch.onnx.export(model, (x, ), {path!r}, input_names=['x'], opset_version=18,
+                      dynamo=True, optimize=True, verbose=False)
+    y = ort.InferenceSession({path!r}, providers=['CPUExecutionProvider']).run(
+        None, {{'x': x.numpy()}})[0]
+    with torch.no_grad():
+        ref = model(x).numpy()
+    print('NAN', int(np.isnan(y).sum()), 'DIFF', float(np.nanmax(np.abs(y - ref))))
+"""
+
+
+def test_onnx_export_keeps_l2norm_eps(tmp_path):
+    """mmdet's L2Norm exported with onnxscript's optimizer: 0 / 0 = NaN on all-zero vectors
+    without fix 5 (the optimizer deletes the + 1e-10), finite and equal to PyTorch with it."""
+    pytest.importorskip('onnxscript')
+    pytest.importorskip('onnxruntime')
+    path = str(tmp_path / 'l2norm.onnx')
+    broken = run_clean(L2NORM_EXPORT.format(patch='', path=path))
+    assert 'NAN' in broken.stdout, broken.stdout + broken.stderr[-2000:]
+    assert int(broken.stdout.split()[1]) >= 32  # at least the 8 x 4 values of the zero row
+    fixed = run_clean(L2NORM_EXPORT.format(
+        patch='from mmdet_rnnpool.utils.compat import apply_onnx_export_patches; '
+              'assert apply_onnx_export_patches()', path=path))
+    assert 'NAN 0 ' in fixed.stdout, fixed.stdout + fixed.stderr[-2000:]
+    assert float(fixed.stdout.split('DIFF')[1]) < 1e-5

@@ -28,6 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--num-train', type=int, default=300, help='training images')
     parser.add_argument('--num-val', type=int, default=100, help='validation images')
+    parser.add_argument('--num-test', type=int, default=0,
+                        help='test-split images (WIDER_test + wider_face_test_filelist.txt)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
@@ -35,7 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     try:
-        cfg = MiniWiderConfig(num_train=args.num_train, num_val=args.num_val)
+        cfg = MiniWiderConfig(num_train=args.num_train, num_val=args.num_val,
+                              num_test=args.num_test)
     except ValueError as e:
         sys.exit(f'build_mini_wider: {e}')
     start = time.time()
@@ -43,7 +46,7 @@ def main(argv=None) -> None:
     root = osp.join(args.out, '')
     print(f'Wrote the mini WIDER FACE dataset to {osp.abspath(args.out)} in '
           f'{time.time() - start:.1f} s:')
-    for split in ('train', 'val'):
+    for split in summary.num_images:
         print(f'  WIDER_{split}: {summary.num_images[split]} images, '
               f'{summary.num_faces[split]} faces')
     settings = summary.num_val_settings

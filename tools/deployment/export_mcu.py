@@ -6,7 +6,7 @@ Usage:
         [--ram-budget 262144] [--topk 16] [--no-qemu] \
         [--eval-images IMG_OR_DIR ...] [--num-eval 16] [--parity-score-thr 0.5] \
         [--parity-extra-thr 0.3 ...] [--parity-score-margin 0.1] [--parity-iou 0.9] \
-        [--min-parity FRACTION]
+        [--min-parity FRACTION] [--allow-partial-checkpoint]
 
 Writes DIR/ (model.c/.h, runtime/, harness, Makefile, linker script, startup), builds it for the
 host and (when arm-none-eabi-gcc and qemu-system-arm exist) for mps2-an386, runs both on the
@@ -16,7 +16,9 @@ is checked against the integer reference on each of them too), and writes DIR/re
 DIR/report.json and DIR/ram.png. Tolerance of the comparison: every float detection with score
 >= --parity-score-thr should have an int8 detection (score >= thr - margin) with IoU >=
 --parity-iou; report.json's ``float_vs_int.iou_ge_thr_fraction`` says how many do, and
---min-parity turns a lower fraction into exit status 1.
+--min-parity turns a lower fraction into exit status 1. A model the exporter cannot map is
+refused before any work (naming the module and its type), and a checkpoint whose weights do not
+fit the config's model in one line (``--allow-partial-checkpoint`` exports it anyway).
 """
 import argparse
 import json
@@ -31,7 +33,7 @@ from mcu_export.build import build_and_measure, run_host, write_pnm  # noqa: E40
 from mcu_export.codegen import tensor_order, write_project  # noqa: E402
 from mcu_export.ir import RNNPoolLayer  # noqa: E402
 from mcu_export.planner import describe_schedule, plan_schedule, schedule_markdown  # noqa: E402
-from mcu_export.reference import run_program  # noqa: E402
+from mcu_export.reference import camera_grey, run_program  # noqa: E402
 
 TOLERANCE = ('every float detection with score >= {thr} has an int8 detection (score >= '
              '{low:g}) with IoU >= {iou} (greedy one-to-one matching); {frac} of them do')
@@ -94,6 +96,9 @@ def parse_args(argv=None):
     parser.add_argument('--min-parity', type=float, default=None,
                         help='fail (exit 1) when fewer float detections than this fraction are '
                         'matched (default: report only)')
+    parser.add_argument('--allow-partial-checkpoint', action='store_true',
+                        help='export a checkpoint whose weights do not all fit the model (by '
+                        'default such a checkpoint is refused)')
     return parser.parse_args(argv)
 
 
@@ -110,35 +115,54 @@ def load_images(paths, size, channels, limit):
             raise ValueError(f'--calib-images: {p} does not exist')
     images = []
     for f in files[:limit]:
-        img = mmcv.imread(str(f), flag='color' if channels == 3 else 'grayscale')
+        img = mmcv.imread(str(f), flag='color')
         if img is None:
             raise ValueError(f'--calib-images: cannot read {f}')
-        img = mmcv.imresize(img, (size[1], size[0]))
-        img = img[..., ::-1] if channels == 3 else img[..., None]  # BGR -> RGB
+        img = mmcv.imresize(img, (size[1], size[0]))[..., ::-1]  # BGR -> RGB
+        # grey as the test pipeline makes it (resize, then ToGray's weights; the harness's too)
+        img = img if channels == 3 else camera_grey(img)
         images.append(np.ascontiguousarray(img))
     return images, files[:limit]
 
 
-def build_model(config, checkpoint):
-    """Builds the detector of a config and loads a checkpoint (CPU, eval mode)."""
-    from mmengine.config import Config
-    from mmengine.runner import load_checkpoint
+def build_model(config, checkpoint, allow_partial=False):
+    """Builds the detector of a config, refuses one the exporter cannot map, and loads a
+    checkpoint whose weights fit it (CPU, eval mode)."""
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
-    import mmdet_rnnpool  # noqa: F401
-    import mmdet_rnnpool.models  # noqa: F401  (registers the backbone and head)
-    import mmdet_rnnpool.ops  # noqa: F401  (registers RNNPool)
-    try:  # checkpoint loading under torch's weights_only default (mmengine's own objects)
-        from mmdet_rnnpool.utils.compat import apply_compat_patches
-        apply_compat_patches()
-    except Exception as err:  # a plain state_dict checkpoint still loads without it
-        print(f'warning: mmdet_rnnpool compat patches failed ({type(err).__name__}: {err}); '
-              'checkpoints with mmengine objects may not load', file=sys.stderr)
+    import mmdet_rnnpool  # noqa: F401  (compat fixes, registers the backbone, head, RNNPool)
+    from mmdet_rnnpool.utils.checkpoint import load_checkpoint_checked
+    from mmdet_rnnpool.utils.config_utils import load_config
+    from mcu_export.torch_export import check_supported
+
     register_all_modules()
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu')
+    check_supported(model)  # before reading the checkpoint or any image
+    load_checkpoint_checked(model, checkpoint, allow_partial=allow_partial)
     return model.eval(), cfg
+
+
+def check_input_size(model, size, channels):
+    """Refuse an input size the model cannot take, or for which every detection level is not
+    at least 1 x 2: at 1 x 1 maps the C builds do not match the integer reference (measured on
+    Face-Quant: 20x24, 32x32 and 64x64 mismatch, 128x160 and larger match), so the export
+    would only end in that mismatch after all its work."""
+    import torch
+    h, w = size
+    try:
+        with torch.no_grad():
+            maps = model.backbone(torch.zeros(1, channels, h, w))
+    except ValueError as err:
+        raise ValueError(f'--input-size {h} {w}: the model cannot take a {w}x{h} image '
+                         f'({err})') from None
+    strides = getattr(model.backbone, 'out_strides', [None] * len(maps))
+    for level, (fmap, stride) in enumerate(zip(maps, strides)):
+        if fmap.shape[2] * fmap.shape[3] < 2:
+            raise ValueError(f'--input-size {h} {w}: detection level {level} (stride {stride}) '
+                             f'is {fmap.shape[2]}x{fmap.shape[3]} on a {w}x{h} image; the '
+                             'exporter needs every level at least 1x2 (e.g. --input-size 128 '
+                             '160 or more; the default is 480 640)')
 
 
 def plan_within_budget(program, args):
@@ -163,11 +187,12 @@ def plan_within_budget(program, args):
 def check_budget(plan, program, ram_budget, stack_bytes):
     """Raises with the planner's numbers when the static estimate exceeds the budget.
 
-    Static RAM = arena + model context (candidate list) + the harness's camera row buffer,
-    detections and text buffers (HARNESS_BYTES); the linker script checks the same sum exactly.
+    Static RAM = arena + model context (candidate list) + the harness's detections and text
+    buffers (HARNESS_BYTES; the camera reads rows straight into the model's ring); the linker
+    script checks the same sum exactly.
     """
     ctx = program.detect.max_candidates * CONTEXT_BYTES_PER_CANDIDATE + 64
-    row_buf = program.stream.image_shape[1] * 3 + HARNESS_BYTES + 12 * program.detect.max_dets
+    row_buf = HARNESS_BYTES + 12 * program.detect.max_dets
     total = plan.arena_bytes + ctx + row_buf + stack_bytes
     if total > ram_budget:
         step = int(np.argmax(plan.live_bytes))
@@ -275,7 +300,7 @@ def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
     print(f'[1/6] building {args.config} and loading {args.checkpoint}')
-    model, cfg = build_model(args.config, args.checkpoint)
+    model, cfg = build_model(args.config, args.checkpoint, args.allow_partial_checkpoint)
     channels = args.channels or model.backbone.in_channels
     size = tuple(args.input_size) if args.input_size else ((480, 640) if channels == 3 else
                                                           (240, 320))
@@ -283,6 +308,7 @@ def main(argv=None):
     score_thr = args.score_thr if args.score_thr is not None else test_cfg.get('score_thr', 0.3)
     nms = test_cfg.get('nms') or {}
     iou_thr = args.iou_thr if args.iou_thr is not None else nms.get('iou_threshold', 0.45)
+    check_input_size(model, size, channels)
     print(f'[2/6] loading calibration images ({size[1]}x{size[0]}x{channels})')
     images, files = load_images(args.calib_images, size, channels, args.num_calib)
     if not images:
@@ -402,8 +428,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except ValueError as err:
-        print(f'error: {err}', file=sys.stderr)
-        sys.exit(2)
+    from mmdet_rnnpool.utils.cli import run_cli
+    sys.exit(run_cli(main))

@@ -2,7 +2,7 @@
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT --out model.onnx
         [--shape H W] [--image IMG] [--raw] [--opset 18] [--no-optimize]
-        [--atol 1e-4] [--rtol 1e-3] [--cfg-options key=value ...]
+        [--atol 1e-4] [--rtol 1e-3] [--cfg-options key=value ...] [--allow-partial-checkpoint]
 
 The graph takes the normalised image batch ``image`` of a fixed shape (default: 480 x 640, or
 240 x 320 for a one-channel model) and returns the head's per-level maps ``cls_score_{i}`` and
@@ -10,7 +10,9 @@ The graph takes the normalised image batch ``image`` of a fixed shape (default: 
 decoding and NMS stay outside (``bbox_head.predict_by_feat`` takes the non-raw outputs as they
 are). The same image (``--image``, or a fixed pseudo-random one) goes through PyTorch and
 onnxruntime; the largest absolute difference is printed and the command exits with status 1 if
-it exceeds ``atol + rtol * max|PyTorch output|``.
+it exceeds ``atol + rtol * max|PyTorch output|`` or if either output holds a NaN or an infinity
+(named with its count and first position). A checkpoint whose weights do not fit the config's
+model is refused in one line (``--allow-partial-checkpoint`` exports it anyway).
 """
 import argparse
 import os.path as osp
@@ -25,6 +27,10 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from mmdet_rnnpool.models.utils import DetectorLayers, image_to_input  # noqa: E402
+from mmdet_rnnpool.utils.checkpoint import (ALLOW_PARTIAL_FLAG,  # noqa: E402
+                                            init_detector_checked)
+from mmdet_rnnpool.utils.cli import run_cli  # noqa: E402
+from mmdet_rnnpool.utils.compat import apply_onnx_export_patches  # noqa: E402
 from mmdet_rnnpool.utils.config_utils import load_config  # noqa: E402
 
 
@@ -49,6 +55,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='tolerance relative to the largest output. Defaults to 1e-3.')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
+    parser.add_argument(ALLOW_PARTIAL_FLAG, action='store_true',
+                        help='export a checkpoint whose weights do not all fit the model (by '
+                        'default such a checkpoint is refused)')
     args = parser.parse_args(argv)
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint'),
                        (args.image, 'image')):
@@ -62,6 +71,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def export(layers: DetectorLayers, inputs: torch.Tensor, out_file: str, opset: int,
            optimize: bool = True) -> List[str]:
     """Write ``layers`` on a fixed-shape ``inputs`` to ``out_file``; returns the output names."""
+    # onnxscript's optimizer would otherwise delete L2Norm's eps (NaN on zero vectors)
+    apply_onnx_export_patches()
     levels = layers.num_levels
     names = [f'cls_score_{i}' for i in range(levels)] + [f'bbox_pred_{i}' for i in range(levels)]
     # torch.export-based exporter (the TorchScript one cannot export RNNPool's unfold windows);
@@ -78,8 +89,29 @@ def export(layers: DetectorLayers, inputs: torch.Tensor, out_file: str, opset: i
     return names
 
 
-def compare(out_file: str, layers: DetectorLayers, inputs: torch.Tensor) -> List[float]:
-    """Max absolute difference per output between onnxruntime and PyTorch on ``inputs``."""
+class NonFiniteOutput(ValueError):
+    """An output of PyTorch or onnxruntime holds a NaN or an infinity."""
+
+
+def non_finite(array: np.ndarray) -> Optional[str]:
+    """``None`` if every value is finite, else how many are not and where the first one is."""
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return None
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return (f'{int(bad.sum())} of {array.size} values are NaN / inf (first at {first}: '
+            f'{array[first]})')
+
+
+def compare(out_file: str, layers: DetectorLayers, inputs: torch.Tensor,
+            names: Optional[List[str]] = None) -> List[float]:
+    """Max absolute difference per output between onnxruntime and PyTorch on ``inputs``.
+
+    Raises:
+        RuntimeError: When the outputs differ in number or shape.
+        NonFiniteOutput: When an output of either holds a NaN or an infinity (a NaN would make
+            every comparison with it false, and so pass a tolerance check).
+    """
     import onnxruntime as ort
 
     session = ort.InferenceSession(out_file, providers=['CPUExecutionProvider'])
@@ -89,21 +121,25 @@ def compare(out_file: str, layers: DetectorLayers, inputs: torch.Tensor) -> List
     if len(onnx_outs) != len(torch_outs):
         raise RuntimeError(f'{out_file}: {len(onnx_outs)} outputs, PyTorch gives '
                            f'{len(torch_outs)}')
+    names = names or [f'output {i}' for i in range(len(onnx_outs))]
     diffs = []
-    for ort_out, ref in zip(onnx_outs, torch_outs):
+    for name, ort_out, ref in zip(names, onnx_outs, torch_outs):
         ref = ref.cpu().numpy()
         if ort_out.shape != ref.shape:
             raise RuntimeError(f'{out_file}: output shape {ort_out.shape} != PyTorch {ref.shape}')
+        for who, values in (('onnxruntime', ort_out), ('PyTorch', ref)):
+            problem = non_finite(values)
+            if problem is not None:
+                raise NonFiniteOutput(f'{out_file}: {who} output {name}: {problem}')
         diffs.append(float(np.abs(ort_out - ref).max()))
     return diffs
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmdet.apis import init_detector
-
     cfg = load_config(args.config, args.cfg_options)
-    model = init_detector(cfg, args.checkpoint, device='cpu')
+    model = init_detector_checked(cfg, args.checkpoint, device='cpu',
+                                  allow_partial=args.allow_partial_checkpoint)
     layers = DetectorLayers(model, raw=args.raw).eval()
     channels = getattr(model.backbone, 'in_channels', 3)
     shape = args.shape or ((240, 320) if channels == 1 else (480, 640))
@@ -115,7 +151,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     inputs = image_to_input(model, image, shape)
 
     names = export(layers, inputs, args.out, args.opset, optimize=not args.no_optimize)
-    diffs = compare(args.out, layers, inputs)
+    try:
+        diffs = compare(args.out, layers, inputs, names)
+    except NonFiniteOutput as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     with torch.no_grad():
         scale = max(float(t.abs().max()) for t in layers(inputs))
     tolerance = args.atol + args.rtol * scale
@@ -132,4 +172,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -47,3 +47,20 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# The multi-scale test (--tta) of wider_face.py with the grey conversion. The release ran it
+# only for its RGB models; the views are the same here.
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(
+        type='S3FDMultiScaleAug',
+        max_area=1700 * 1200,
+        small_face=30,
+        large_face=100,
+        transforms=[
+            dict(type='ToGray'),
+            dict(type='LoadAnnotations', with_bbox=True),
+            dict(
+                type='PackDetInputs',
+                meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+        ]),
+]

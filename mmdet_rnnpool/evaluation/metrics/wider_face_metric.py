@@ -13,6 +13,18 @@ from ..functional import (WIDER_IOU_THRESHOLD, WIDER_NUM_THRESHOLDS, WIDER_SETTI
                           plot_wider_pr_curves, write_wider_predictions)
 
 
+#: The protocol of data samples that do not name one: the test pipeline's single view.
+SINGLE_SCALE = 'single-scale'
+#: The metainfo key naming the protocol (set by mmdet_rnnpool.models.BoxVotingTTAModel).
+PROTOCOL_KEY = 'test_protocol'
+
+
+def _describe(protocol: str) -> str:
+    if protocol == SINGLE_SCALE:
+        return 'single-scale test: one view per image, the test pipeline\'s resize'
+    return f'{protocol} test: merged test-time views'
+
+
 def _get(container, name: str):
     """Read a field from a data sample given as a dict (the Evaluator's form) or an object."""
     if isinstance(container, dict):
@@ -47,6 +59,15 @@ class WIDERFaceMetric(BaseMetric):
     dataset has a single class). Ground-truth images without predictions count their faces
     as misses; predictions for images missing from the ground truth raise ValueError.
 
+    Which protocol the numbers come from: a data sample with the metainfo ``test_protocol``
+    (set by a TTA model such as :class:`mmdet_rnnpool.models.BoxVotingTTAModel`, e.g.
+    ``'multiscale'``) puts that name before each metric (``multiscale/easy``, logged as
+    ``widerface/multiscale/easy``); samples without it are the single-scale test pipeline's
+    (metric names unchanged: ``widerface/easy``). The log line names the protocol either way.
+
+    The test split (no ground truth): with ``format_only=True`` the metric only writes the
+    official submission layout to ``prediction_dir`` and reports no AP.
+
     Outputs besides the metrics:
 
     - ``prediction_dir``: if set, the predictions are written there in the official text
@@ -59,8 +80,8 @@ class WIDERFaceMetric(BaseMetric):
       neither (e.g. no file logging) the plot is skipped with a log message.
 
     Args:
-        gt_dir (str): The folder with the official ``wider_face_val.mat`` and
-            ``wider_{easy,medium,hard}_val.mat``.
+        gt_dir (str, optional): The folder with the official ``wider_face_val.mat`` and
+            ``wider_{easy,medium,hard}_val.mat``. Not needed with ``format_only``.
         max_faces (int, optional): The face limit of the second view; None disables it.
             Defaults to 3.
         iou_threshold (float): The IoU of a match. Defaults to 0.5.
@@ -69,6 +90,9 @@ class WIDERFaceMetric(BaseMetric):
             Defaults to None.
         save_dir (str, optional): Where to save the PR-curve PNG. Defaults to None.
         plot_curves (bool): Whether to save the PR-curve PNG. Defaults to True.
+        format_only (bool): Only write the predictions to ``prediction_dir`` (the official
+            submission layout, one ``<event>/<name>.txt`` per image), no AP: for the test
+            split. Defaults to False.
         collect_device (str): ``'cpu'`` or ``'gpu'``, for collecting results across ranks.
             Defaults to 'cpu'.
         prefix (str, optional): The prefix of the metric names. Defaults to None, which uses
@@ -77,17 +101,23 @@ class WIDERFaceMetric(BaseMetric):
     default_prefix: Optional[str] = 'widerface'
 
     def __init__(self,
-                 gt_dir: str,
+                 gt_dir: Optional[str] = None,
                  max_faces: Optional[int] = 3,
                  iou_threshold: float = WIDER_IOU_THRESHOLD,
                  num_thresholds: int = WIDER_NUM_THRESHOLDS,
                  prediction_dir: Optional[str] = None,
                  save_dir: Optional[str] = None,
                  plot_curves: bool = True,
+                 format_only: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if not isinstance(gt_dir, str) or not osp.isdir(gt_dir):
+        self.format_only = format_only
+        if format_only:
+            if not prediction_dir:
+                raise ValueError('WIDERFaceMetric: format_only=True needs prediction_dir '
+                                 '(where the submission files go)')
+        elif not isinstance(gt_dir, str) or not osp.isdir(gt_dir):
             raise FileNotFoundError(f'WIDERFaceMetric: gt_dir {gt_dir!r} is not a folder')
         if max_faces is not None and (not isinstance(max_faces, int) or max_faces < 0):
             raise ValueError(f'WIDERFaceMetric: max_faces must be an int >= 0 or None, '
@@ -100,7 +130,7 @@ class WIDERFaceMetric(BaseMetric):
                              f'got {num_thresholds!r}')
         self.gt_dir = gt_dir
         # read (and validate) the ground truth now, so a bad gt_dir fails before training
-        self.gt_images = load_wider_ground_truth(gt_dir)
+        self.gt_images = [] if format_only else load_wider_ground_truth(gt_dir)
         self.max_faces = max_faces
         self.iou_threshold = iou_threshold
         self.num_thresholds = num_thresholds
@@ -130,28 +160,50 @@ class WIDERFaceMetric(BaseMetric):
             if scores.ndim != 1 or len(scores) != len(bboxes):
                 raise ValueError(f'WIDERFaceMetric: {img_path}: {len(bboxes)} boxes but scores '
                                  f'of shape {scores.shape}')
-            self.results.append(
-                (image_key_from_path(img_path), np.concatenate([bboxes, scores[:, None]], 1)))
+            protocol = sample.get(PROTOCOL_KEY, SINGLE_SCALE) if isinstance(sample, dict) \
+                else getattr(sample, PROTOCOL_KEY, SINGLE_SCALE)
+            self.results.append((image_key_from_path(img_path),
+                                 np.concatenate([bboxes, scores[:, None]], 1), protocol))
 
     def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
         """Evaluate the collected predictions.
 
         Args:
-            results (list[tuple]): ``(key, (K, 5) x1 y1 x2 y2 score)`` per image.
+            results (list[tuple]): ``(key, (K, 5) x1 y1 x2 y2 score, protocol)`` per image.
 
         Returns:
             dict[str, float]: ``easy``, ``medium``, ``hard`` and, with ``max_faces``,
-            ``easy_le{max_faces}`` ... - APs in 0..1.
+            ``easy_le{max_faces}`` ... - APs in 0..1, each prefixed by ``<protocol>/`` unless
+            single-scale; nothing with ``format_only``.
         """
         logger = MMLogger.get_current_instance()
+        protocols = sorted({protocol for _, _, protocol in results})
+        if len(protocols) > 1:
+            raise ValueError(f'WIDERFaceMetric: predictions of several test protocols mixed in '
+                             f'one evaluation: {protocols}')
+        protocol = protocols[0] if protocols else SINGLE_SCALE
         predictions = {}
-        for key, boxes in results:
+        for key, boxes, _ in results:
             if key in predictions:
                 raise ValueError(f'WIDERFaceMetric: image {key!r} was predicted twice')
             boxes = boxes.astype(np.float64)
             # official layout: x y w h with w = x2 - x1 (the reader adds w back)
             predictions[key] = np.concatenate(
                 [boxes[:, :2], boxes[:, 2:4] - boxes[:, :2], boxes[:, 4:5]], axis=1)
+        if self.format_only:
+            write_wider_predictions(self.prediction_dir, predictions)
+            print_log(f'WIDERFaceMetric: {len(predictions)} prediction files ({protocol} test) '
+                      f'written to {self.prediction_dir} in the official submission layout; '
+                      'no AP (format_only)', logger)
+            return {}
+        gt_keys = {image.key for image in self.gt_images}
+        unknown = sorted(set(predictions) - gt_keys)
+        if unknown:
+            raise ValueError(
+                f'WIDERFaceMetric: {len(unknown)} predicted image(s) are not in the ground '
+                f'truth of {self.gt_dir} (first: {unknown[0]!r}); for the test split, which has '
+                'no ground truth, write the submission files instead: '
+                'tools/wider_test_predictions.py CONFIG CHECKPOINT --out-dir DIR')
         missing = len(self.gt_images) - len(predictions)
         if missing > 0:
             print_log(f'WIDERFaceMetric: {missing} of {len(self.gt_images)} ground-truth '
@@ -172,9 +224,11 @@ class WIDERFaceMetric(BaseMetric):
         self._warn_empty(curves, '', logger)
 
         table = ', '.join(f'{name}: {ap:.4f}' for name, ap in metrics.items())
-        print_log(f'WIDER FACE AP - {table}', logger)
+        print_log(f'WIDER FACE AP ({_describe(protocol)}) - {table}', logger)
         if self.plot_curves:
-            self._save_plot(curves, logger)
+            self._save_plot(curves, logger, protocol)
+        if protocol != SINGLE_SCALE:
+            metrics = {f'{protocol}/{name}': ap for name, ap in metrics.items()}
         return metrics
 
     @staticmethod
@@ -184,7 +238,7 @@ class WIDERFaceMetric(BaseMetric):
                 print_log(f'WIDERFaceMetric: setting {setting!r}{what} lists no faces; '
                           'its AP is reported as 0.', logger, level=logging.WARNING)
 
-    def _save_plot(self, curves, logger) -> None:
+    def _save_plot(self, curves, logger, protocol: str = SINGLE_SCALE) -> None:
         save_dir = self.save_dir
         if save_dir is None:
             log_file = getattr(logger, 'log_file', None)
@@ -193,7 +247,9 @@ class WIDERFaceMetric(BaseMetric):
             print_log('WIDERFaceMetric: no save_dir and no log file; PR curves not saved.',
                       logger)
             return
+        name = 'wider_pr_curves.png' if protocol == SINGLE_SCALE else \
+            f'wider_pr_curves_{protocol}.png'
         out_file = plot_wider_pr_curves(
-            curves, osp.join(save_dir, 'wider_pr_curves.png'),
-            title=f'WIDER FACE ({curves[WIDER_SETTINGS[0]].num_images} images)')
+            curves, osp.join(save_dir, name),
+            title=f'WIDER FACE, {protocol} test ({curves[WIDER_SETTINGS[0]].num_images} images)')
         print_log(f'WIDERFaceMetric: PR curves saved to {out_file}', logger)

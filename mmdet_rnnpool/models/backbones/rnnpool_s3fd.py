@@ -20,8 +20,9 @@ STAGE_TYPES = ('conv', 'dwsep', 'bottleneck')
 _STAGE_KEYS = {
     'conv': {'type', 'c', 'n', 's', 'k'},
     'dwsep': {'type', 'c', 'n', 's'},
-    'bottleneck': {'type', 't', 'c', 'n', 's'},
+    'bottleneck': {'type', 't', 'c', 'n', 's', 'first_t'},
 }
+_OPTIONAL_KEYS = {'conv': {'k'}, 'dwsep': set(), 'bottleneck': {'first_t'}}
 
 
 def _check_positive_int(value, where: str) -> int:
@@ -62,7 +63,9 @@ class RNNPoolS3FD(BaseModule):
     - ``dict(type='conv', c=24, n=4, s=1, k=3)``: ``n`` convs ``k x k`` with ``c`` outputs, the
       first with stride ``s`` (``k`` defaults to 3).
     - ``dict(type='dwsep', c=16, n=4, s=1)``: ``n`` depthwise 3x3 + pointwise 1x1 pairs.
-    - ``dict(type='bottleneck', t=6, c=24, n=2, s=1)``: ``n`` MBConv blocks with expansion ``t``.
+    - ``dict(type='bottleneck', t=6, c=24, n=2, s=1)``: ``n`` MBConv blocks with expansion ``t``;
+      ``first_t`` (optional) sets the first block's expansion apart (the authors' release
+      builds Face-C's first block after RNNPool with expansion 1, the paper's table says 6).
 
     The authors' release padded the RNNPool output by one replicated row / column at the bottom /
     right, so a 640 x 480 input gives a 160 x 120 map at stride 4 (``(640 - 8) / 4 + 1 = 159``
@@ -90,7 +93,7 @@ class RNNPoolS3FD(BaseModule):
             ``len(l2_norm_scales)`` sources. Defaults to (10., 8., 5.).
         norm_cfg (dict): Norm layer config of every conv. Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation config of every conv (not of MBConv projections).
-            Defaults to ``dict(type='ReLU')``.
+            Defaults to ``dict(type='ReLU6')`` (the authors' release).
         init_cfg (dict or list[dict], optional): Initialization config. Defaults to None.
     """
 
@@ -106,7 +109,7 @@ class RNNPoolS3FD(BaseModule):
                  source_convs: Optional[Sequence[Union[dict, List[dict], None]]] = None,
                  l2_norm_scales: Sequence[float] = (10., 8., 5.),
                  norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='ReLU'),
+                 act_cfg: ConfigType = dict(type='ReLU6'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = _check_positive_int(in_channels, 'backbone.in_channels')
@@ -241,7 +244,7 @@ class RNNPoolS3FD(BaseModule):
         if not isinstance(spec, dict) or spec.get('type') not in STAGE_TYPES:
             raise ValueError(f'{where} must be a dict with type in {STAGE_TYPES}, got {spec!r}')
         kind = spec['type']
-        required = _STAGE_KEYS[kind] - ({'k'} if kind == 'conv' else set())
+        required = _STAGE_KEYS[kind] - _OPTIONAL_KEYS[kind]
         if not required <= set(spec) or not set(spec) <= _STAGE_KEYS[kind]:
             raise ValueError(f'{where}: a {kind!r} stage takes keys {sorted(_STAGE_KEYS[kind])}, '
                              f'got {sorted(spec)}')
@@ -258,9 +261,11 @@ class RNNPoolS3FD(BaseModule):
                 layers.append(self._conv(channels, channels, 3, layer_stride, groups=channels))
                 layers.append(self._conv(channels, out_channels, 1, 1))
             else:
-                expand_ratio = spec['t']
-                if not isinstance(expand_ratio, (int, float)) or expand_ratio < 1:
-                    raise ValueError(f'{where}.t must be >= 1, got {expand_ratio!r}')
+                key = 'first_t' if i == 0 and 'first_t' in spec else 't'
+                expand_ratio = spec[key]
+                if isinstance(expand_ratio, bool) or not isinstance(expand_ratio, (int, float)) \
+                        or expand_ratio < 1:
+                    raise ValueError(f'{where}.{key} must be >= 1, got {expand_ratio!r}')
                 if layer_stride not in (1, 2):
                     raise ValueError(f'{where}.s must be 1 or 2 for a bottleneck, '
                                      f'got {layer_stride}')

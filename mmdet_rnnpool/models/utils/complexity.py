@@ -25,6 +25,15 @@ that some maps never exist whole:
 - L2 normalisation and the detection head (``exclude`` prefixes, by default ``bbox_head``)
   run on each pixel of a source as it is read, their outputs being decoded into boxes on the
   fly; they add nothing.
+
+Callers can add block types (``block_kinds``): kind ``'stream'`` is a layer that, like RNNPool,
+reads its input patch by patch (the classifiers' early down-sampling layer, whatever it is);
+``'dense'`` is a block whose output contains its input (a DenseNet dense block appends to its
+input's buffer), costing its output only; ``'block'`` costs input + output like an MBConv block;
+``'reduce'`` consumes its input pixel by pixel as it is written (global average pooling), folded
+into the producer like a 1x1 conv.
+``image_on_the_fly`` lets the first layer read the image as it arrives (a camera's rows), so the
+image itself is never held whole.
 """
 import dataclasses
 import os.path as osp
@@ -37,7 +46,7 @@ from mmdet.models.layers import InvertedResidual
 from mmdet.models.necks.ssd_neck import L2Norm
 from torch import Tensor
 
-from mmdet_rnnpool.ops import RNNPool
+from mmdet_rnnpool.ops import ReNet, RNNPool
 
 #: Table 4 (WIDER FACE, 640 x 480 RGB) and Table 5 (M4, 320 x 240 grey) of the paper. The RAM
 #: unit "MB"/"KB" of the paper is MiB/KiB (Face-C's 6.44 MB = 160 x 120 x 88 float32 values).
@@ -102,6 +111,25 @@ def rnnpool_macs(rnnpool: RNNPool, in_h: int, in_w: int) -> Tuple[int, int]:
     return patches * (per_patch_input + per_patch_recurrent), patches * per_patch_recurrent
 
 
+def renet_macs(renet: ReNet, in_h: int, in_w: int) -> Tuple[int, int]:
+    """MAdds of one ReNet layer on an ``in_h x in_w`` map.
+
+    Each of the ``H' x W'`` grid elements is one step of the two row RNNs (input: the flattened
+    ``C p p`` patch, hidden ``h1``) and one step of the two column RNNs (input ``2 h1``, hidden
+    ``h2``); a step costs ``G H (I + H)`` as in :func:`rnnpool_macs`.
+
+    Returns:
+        tuple[int, int]: Total MAdds and the recurrent (``U h``) part of them.
+    """
+    out_h, out_w = renet.output_size(in_h, in_w)
+    total = recurrent = 0
+    for cell in (renet.row_forward, renet.row_backward, renet.col_forward, renet.col_backward):
+        gates = cell.num_gates * cell.hidden_size
+        total += gates * (cell.input_size + cell.hidden_size)
+        recurrent += gates * cell.hidden_size
+    return out_h * out_w * total, out_h * out_w * recurrent
+
+
 @dataclasses.dataclass
 class BlockCost:
     """Activation cost of one block under the layer-by-layer convention.
@@ -109,7 +137,8 @@ class BlockCost:
     Attributes:
         name (str): Module name.
         kind (str): ``conv``, ``conv1x1``, ``mbconv``, ``rnnpool``, ``pad``, ``l2norm``,
-            ``linear`` or ``excluded``.
+            ``linear``, ``excluded``, or a caller's ``stream``, ``dense``, ``block``,
+            ``reduce``.
         in_values (int): Input values held in RAM (0 when computed on the fly).
         out_values (int): Output values held in RAM (0 when consumed on the fly).
         note (str): Why a side is free, if one is.
@@ -156,8 +185,10 @@ class ComplexityReport:
         return self.peak_ram_values * BYTES_PER_VALUE[dtype]
 
 
-_BLOCK_TYPES = (InvertedResidual, ConvModule, RNNPool, nn.Conv2d, nn.Linear, nn.ReplicationPad2d,
-                L2Norm)
+_BLOCK_TYPES = (InvertedResidual, ConvModule, RNNPool, ReNet, nn.Conv2d, nn.Linear,
+                nn.ReplicationPad2d, L2Norm)
+#: Kinds whose input is read patch by patch (everything it depends on is computed on the fly).
+_STREAMING_KINDS = ('rnnpool', 'stream')
 
 
 def _block_kind(module: nn.Module) -> str:
@@ -171,21 +202,26 @@ def _block_kind(module: nn.Module) -> str:
         return 'l2norm'
     if isinstance(module, nn.Linear):
         return 'linear'
+    if isinstance(module, ReNet):  # its sweeps cross the whole map: input and output whole
+        return 'conv'
     conv = module.conv if isinstance(module, ConvModule) else module
     if tuple(conv.kernel_size) == (1, 1) and tuple(conv.stride) == (1, 1):
         return 'conv1x1'
     return 'conv'
 
 
-def _find_blocks(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    """Outermost modules of the block types, in registration order."""
+def _find_blocks(model: nn.Module, block_kinds: Sequence[Tuple[type, str]] = ()
+                 ) -> List[Tuple[str, nn.Module, Optional[str]]]:
+    """Outermost modules of the block types (``block_kinds`` first), in registration order,
+    with the kind ``block_kinds`` gives them (None: the built-in rule)."""
     blocks = []
 
     def visit(prefix: str, module: nn.Module) -> None:
         for name, child in module.named_children():
             full = f'{prefix}.{name}' if prefix else name
-            if isinstance(child, _BLOCK_TYPES):
-                blocks.append((full, child))
+            kind = next((k for t, k in block_kinds if isinstance(child, t)), None)
+            if kind is not None or isinstance(child, _BLOCK_TYPES):
+                blocks.append((full, child, kind))
             else:
                 visit(full, child)
 
@@ -196,8 +232,9 @@ def _find_blocks(model: nn.Module) -> List[Tuple[str, nn.Module]]:
 @torch.no_grad()
 def analyze_complexity(model: nn.Module,
                        input_shape: Sequence[int],
-                       exclude: Sequence[str] = ('bbox_head', 'detector.bbox_head')
-                       ) -> ComplexityReport:
+                       exclude: Sequence[str] = ('bbox_head', 'detector.bbox_head'),
+                       block_kinds: Sequence[Tuple[type, str]] = (),
+                       image_on_the_fly: bool = False) -> ComplexityReport:
     """Count parameters, MAdds and layer-by-layer peak RAM of ``model`` on one image.
 
     Args:
@@ -208,6 +245,9 @@ def analyze_complexity(model: nn.Module,
         exclude (Sequence[str]): Module-name prefixes whose outputs are consumed on the fly
             (the detection head): counted in MAdds and parameters, not in peak RAM.
             Defaults to ``('bbox_head', 'detector.bbox_head')``.
+        block_kinds (Sequence[tuple[type, str]]): Extra block types and their kinds (see the
+            module docstring), checked in order before the built-in types. Defaults to ().
+        image_on_the_fly (bool): Never hold the image whole. Defaults to False.
 
     Returns:
         ComplexityReport: The counts.
@@ -223,8 +263,9 @@ def analyze_complexity(model: nn.Module,
     def mac_hook(name: str):
 
         def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
-            if isinstance(module, RNNPool):
-                total, rec = rnnpool_macs(module, inputs[0].shape[-2], inputs[0].shape[-1])
+            if isinstance(module, (RNNPool, ReNet)):
+                count = rnnpool_macs if isinstance(module, RNNPool) else renet_macs
+                total, rec = count(module, inputs[0].shape[-2], inputs[0].shape[-1])
                 recurrent[0] += rec
             elif isinstance(module, nn.Conv2d):
                 kh, kw = module.kernel_size
@@ -238,16 +279,18 @@ def analyze_complexity(model: nn.Module,
     def block_hook(name: str, kind: str):
 
         def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
-            events.append(dict(name=name, kind=kind, input=inputs[0], output=output))
+            # A neck takes / returns a tuple of maps: its (first) map stands for it.
+            events.append(dict(name=name, kind=kind, input=_first_tensor(inputs),
+                               output=_first_tensor(output)))
 
         return hook
 
     for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear, RNNPool)):
+        if isinstance(module, (nn.Conv2d, nn.Linear, RNNPool, ReNet)):
             handles.append(module.register_forward_hook(mac_hook(name)))
-    for name, module in _find_blocks(model):
+    for name, module, given_kind in _find_blocks(model, tuple(block_kinds)):
         kind = 'excluded' if any(name == p or name.startswith(p + '.') for p in exclude) \
-            else _block_kind(module)
+            else given_kind or _block_kind(module)
         handles.append(module.register_forward_hook(block_hook(name, kind)))
 
     was_training = model.training
@@ -262,7 +305,8 @@ def analyze_complexity(model: nn.Module,
             handle.remove()
         model.train(was_training)
 
-    blocks, peak_values, peak_block = _layer_by_layer(image, events, _flatten(outputs))
+    blocks, peak_values, peak_block = _layer_by_layer(image, events, _flatten(outputs),
+                                                      image_on_the_fly)
     return ComplexityReport(
         input_shape=tuple(input_shape),
         params=count_parameters(model),
@@ -272,6 +316,12 @@ def analyze_complexity(model: nn.Module,
         peak_block=peak_block,
         blocks=blocks,
         macs_by_module=macs)
+
+
+def _first_tensor(value) -> Tensor:
+    while isinstance(value, (tuple, list)):
+        value = value[0]
+    return value
 
 
 def _flatten(outputs) -> List[Tensor]:
@@ -284,8 +334,8 @@ def _flatten(outputs) -> List[Tensor]:
     return []
 
 
-def _layer_by_layer(image: Tensor, events: List[dict],
-                    outputs: List[Tensor]) -> Tuple[List[BlockCost], int, str]:
+def _layer_by_layer(image: Tensor, events: List[dict], outputs: List[Tensor],
+                    image_on_the_fly: bool = False) -> Tuple[List[BlockCost], int, str]:
     """Apply the peak-RAM convention (module docstring) to the recorded block calls."""
     producer: Dict[int, int] = {}
     # The model's outputs count as consumed: they must exist whole.
@@ -296,21 +346,30 @@ def _layer_by_layer(image: Tensor, events: List[dict],
 
     # The image and everything RNNPool's input depends on are computed patch by patch.
     streamed = {id(image)}
-    for event in events:
-        if event['kind'] != 'rnnpool':
+    for position, event in enumerate(events):
+        if event['kind'] not in _STREAMING_KINDS:
             continue
         tensor = event['input']
         while id(tensor) not in streamed:
             streamed.add(id(tensor))
-            if id(tensor) not in producer:
-                break
-            tensor = events[producer[id(tensor)]]['input']
+            source = producer.get(id(tensor))
+            if source is None:
+                # Element-wise layers that are no blocks (a bare BN + ReLU after a plain conv,
+                # as in ResNet's stem) stand between: the latest earlier block with an output
+                # of this shape produced it.
+                source = next((i for i in range(position - 1, -1, -1)
+                               if events[i]['output'].shape == tensor.shape), None)
+                if source is None:
+                    break
+                streamed.add(id(events[source]['output']))
+            position = source
+            tensor = events[source]['input']
 
     # On-the-fly consumers (replicate pad, 1x1 convs) fold into their producer.
     effective_out = [event['output'] for event in events]
     fused = [False] * len(events)
     for index, event in enumerate(events):
-        if event['kind'] not in ('pad', 'conv1x1'):
+        if event['kind'] not in ('pad', 'conv1x1', 'reduce'):
             continue
         source = producer.get(id(event['input']))
         if (source is None or consumers.get(id(event['input'])) != 1
@@ -327,10 +386,13 @@ def _layer_by_layer(image: Tensor, events: List[dict],
         if fused[index] or event['kind'] in ('excluded', 'l2norm'):
             continue
         out = effective_out[index]
-        in_free = id(event['input']) in streamed
+        in_free = id(event['input']) in streamed or event['kind'] == 'dense' or (
+            image_on_the_fly and event['input'] is image)
         out_free = id(out) in streamed
         note = []
-        if in_free:
+        if event['kind'] == 'dense':
+            note.append('input inside the output buffer')
+        elif in_free:
             note.append('input on the fly')
         if out_free:
             note.append('output on the fly (consumed by RNNPool patches)')

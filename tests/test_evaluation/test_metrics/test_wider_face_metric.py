@@ -117,8 +117,11 @@ def test_empty_predictions_and_bad_input(gt_dir):
         metric.compute_metrics(metric.results)
     metric.results.clear()
     metric.process({}, [_sample('x/9--Other/zz.jpg', [FACE_A + [0.5]]).to_dict()])
-    with pytest.raises(ValueError, match="not in the ground truth, e.g. '9--Other/zz'"):
+    # e.g. a test-split run against the val ground truth: one line pointing at the way out
+    with pytest.raises(ValueError, match=r"not in the ground truth of .*\(first: '9--Other/zz'\)"
+                       r".*tools/wider_test_predictions.py") as err:
         metric.compute_metrics(metric.results)
+    assert '\n' not in str(err.value)
     with pytest.raises(FileNotFoundError, match='gt_dir'):
         WIDERFaceMetric(gt_dir='/nonexistent/gt')
     with pytest.raises(ValueError, match='max_faces'):
@@ -136,3 +139,40 @@ def test_through_mmengine_evaluator(gt_dir):
     results = evaluator.evaluate(2)
     assert results['widerface/easy'] == pytest.approx(0.75)
     assert results['widerface/hard_le3'] == pytest.approx(0.25)
+
+
+def test_protocol_names_the_metrics(gt_dir, tmp_path):
+    """Merged multi-scale samples carry test_protocol; the metric names its numbers by it."""
+    single = WIDERFaceMetric(gt_dir=gt_dir, save_dir=str(tmp_path))
+    single.process({}, [s.to_dict() for s in _samples()])
+    single_results = single.evaluate(size=2)
+    multi = WIDERFaceMetric(gt_dir=gt_dir, save_dir=str(tmp_path))
+    samples = _samples()
+    for sample in samples:
+        sample.set_metainfo(dict(test_protocol='multiscale'))
+    multi.process({}, [s.to_dict() for s in samples])
+    multi_results = multi.evaluate(size=2)
+    assert set(multi_results) == {k.replace('widerface/', 'widerface/multiscale/')
+                                  for k in single_results}
+    assert multi_results['widerface/multiscale/easy'] == single_results['widerface/easy']
+    assert (tmp_path / 'wider_pr_curves_multiscale.png').stat().st_size > 0
+    # one evaluation, one protocol
+    samples[1].set_metainfo(dict(test_protocol='other'))
+    multi.process({}, [s.to_dict() for s in samples])
+    with pytest.raises(ValueError, match='several test protocols'):
+        multi.compute_metrics(multi.results)
+
+
+def test_format_only_writes_the_submission_layout(tmp_path):
+    """The test split has no ground truth: only the official files, no AP."""
+    metric = WIDERFaceMetric(format_only=True, prediction_dir=str(tmp_path / 'sub'))
+    metric.process({}, [_sample('x/WIDER_test/images/9--Other/zz.jpg',
+                                [FACE_A + [0.5], FAR + [0.25]]).to_dict()])
+    assert metric.evaluate(size=1) == {}
+    files = read_wider_predictions(str(tmp_path / 'sub'))
+    assert list(files) == ['9--Other/zz']
+    np.testing.assert_allclose(files['9--Other/zz'], [FACE_A + [0.5], FAR + [0.25]])
+    text = (tmp_path / 'sub' / '9--Other' / 'zz.txt').read_text().splitlines()
+    assert text[:2] == ['zz', '2']
+    with pytest.raises(ValueError, match='prediction_dir'):
+        WIDERFaceMetric(format_only=True)

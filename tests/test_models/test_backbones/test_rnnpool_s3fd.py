@@ -26,9 +26,10 @@ EXPECTED = {
                        (4, 8, 16, 32, 64, 128)),
     'rnnpool-face-c': ((3, 480, 640), [(24, 120, 160), (32, 60, 80), (64, 30, 40), (96, 15, 20),
                                        (160, 8, 10), (320, 4, 5)], (4, 8, 16, 32, 64, 128)),
-    'rnnpool-face-quant': ((3, 480, 640), [(4, 120, 160), (16, 60, 80), (24, 30, 40),
+    # Face-Quant's first source is the stride-2 stem output (its head's branches stride it).
+    'rnnpool-face-quant': ((3, 480, 640), [(4, 240, 320), (16, 60, 80), (24, 30, 40),
                                            (32, 15, 20), (64, 8, 10), (96, 4, 5)],
-                           (4, 8, 16, 32, 64, 128)),
+                           (2, 8, 16, 32, 64, 128)),
     'rnnpool-face-m4': ((1, 240, 320), [(32, 30, 40), (32, 30, 40), (64, 15, 20), (64, 15, 20)],
                         (8, 8, 16, 16)),
 }
@@ -120,9 +121,9 @@ def test_l2norm_scales_and_source_convs():
     norms = [layers[-1] for layers in backbone.source_layers[:3]]
     assert [n.weight.detach().unique().tolist() for n in norms] == [[10.], [8.], [5.]]
     assert not any(isinstance(m, L2Norm) for m in backbone.source_layers[3:].modules())
-    # Face-Quant's first source: a strided 3x3 conv on the stride-2 stem output.
-    conv = backbone.source_layers[0][0]
-    assert isinstance(conv, ConvModule) and conv.conv.stride == (2, 2)
+    # Face-Quant's first source (release): L2Norm straight on the stride-2 stem output; the
+    # strided convs are the head's (bbox_head.branch_convs).
+    assert len(backbone.source_layers[0]) == 1 and backbone.out_strides[0] == 2
     assert backbone.rnnpool.nonlinearity == 'quant'
     assert backbone.rnnpool.hidden_channels == (8, 8)
 
@@ -156,6 +157,9 @@ def _stage(**spec):
     (_stage(type='bottleneck', c=8, n=1, s=1), r'backbone.stages\[0\].*keys'),
     (_stage(type='conv', c=8, n=0, s=1), r'backbone.stages\[0\].n'),
     (_stage(type='bottleneck', t=2, c=8, n=1, s=3), r'backbone.stages\[0\].s'),
+    (_stage(type='bottleneck', t=2, first_t=0, c=8, n=1, s=1),
+     r'backbone.stages\[0\].first_t must be >= 1'),
+    (_stage(type='dwsep', first_t=1, c=8, n=1, s=1), r'backbone.stages\[0\].*keys'),
     (dict(out_indices=(0, 2)), 'backbone.out_indices'),
     (dict(out_indices=()), 'no detection source'),
     (dict(stem=[dict(channels=4)]), r'backbone.stem\[0\]'),
@@ -169,3 +173,24 @@ def _stage(**spec):
 def test_bad_spec_names_the_key(overrides, match):
     with pytest.raises(ValueError, match=match):
         _small(**overrides)
+
+
+def test_bottleneck_first_t_sets_the_first_block_expansion():
+    """The release's Face-C builds its first block after RNNPool with expansion 1."""
+    backbone = _small(stages=[dict(type='bottleneck', t=6, first_t=1, c=8, n=3, s=1)],
+                      out_indices=(0, ))
+    blocks = list(backbone.stages[0])
+    # 8 RNNPool channels: no expansion conv at t = 1, 48 expanded channels at t = 6
+    assert not blocks[0].with_expand_conv and blocks[0].depthwise_conv.conv.in_channels == 8
+    assert [b.expand_conv.conv.out_channels for b in blocks[1:]] == [48, 48]
+    default = _small(stages=[dict(type='bottleneck', t=6, c=8, n=3, s=1)], out_indices=(0, ))
+    assert [b.expand_conv.conv.out_channels for b in default.stages[0]] == [48, 48, 48]
+
+
+def test_release_activation_is_relu6():
+    backbone = _small()
+    acts = [m for m in backbone.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
+    assert acts and all(type(m) is nn.ReLU6 for m in acts)
+    # ReLU6 clamps: a conv output above 6 stays 6
+    conv = backbone.stages[0][0]
+    assert conv.activate(torch.tensor([-1.0, 3.0, 9.0])).tolist() == [0.0, 3.0, 6.0]

@@ -1,6 +1,7 @@
-"""S3FDHead: max-out background channels, losses on a tiny case."""
+"""S3FDHead: max-out background channels, per-level layers, losses on tiny cases."""
 import pytest
 import torch
+from mmcv.cnn import ConvModule
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
@@ -101,6 +102,83 @@ def test_bad_arguments(kwargs, match):
 def test_levels_must_match_anchor_generator():
     with pytest.raises(ValueError, match='anchor generator'):
         S3FDHead(in_channels=(1, 1, 1))
+
+
+def test_per_level_kernel_sizes_set_the_receptive_field():
+    # Face-C's release heads: 5x5 on some levels, 1x1 on others ("same" padding).
+    head = _tiny_head(kernel_sizes=(5, 1))
+    for level, k in enumerate((5, 1)):
+        for convs in (head.cls_convs[level], head.reg_convs[level]):
+            assert len(convs) == 1 and convs[0].kernel_size == (k, k)
+            assert convs[0].padding == (k // 2, k // 2)
+    feats = _feats()
+    raw_cls, raw_reg = head.forward_layers(feats)
+    assert [tuple(c.shape[-2:]) for c in raw_cls] == [(8, 8), (4, 4)]
+    # A 5x5 kernel sees a pixel 2 away, not 3; a 1x1 kernel only its own pixel.
+    moved = [f.clone() for f in feats]
+    moved[0][0, 0, 4, 6] += 1.0
+    moved[1][0, 0, 1, 2] += 1.0
+    new_cls, new_reg = head.forward_layers(tuple(moved))
+    for new, old in ((new_cls, raw_cls), (new_reg, raw_reg)):
+        changed0 = (new[0] != old[0]).any(1)[0]
+        assert changed0[4, 4] and changed0[2, 6] and not changed0[4, 3] and not changed0[0, 6]
+        changed1 = (new[1] != old[1]).any(1)[0]
+        assert changed1.nonzero().tolist() == [[1, 2]]
+
+
+def test_branch_convs_face_quant_first_head():
+    """The release's Face-Quant first head: separate score / box branches, each a 3x3 stride-2
+    conv + BN + ReLU (4 -> 8), then a 3x3 conv; the source at stride 2, the anchors at 4."""
+    train_cfg = ConfigDict(assigner=dict(type='S3FDAssigner'), sampler=dict(type='PseudoSampler'),
+                           smoothl1_beta=1., allowed_border=-1, pos_weight=-1, neg_pos_ratio=3,
+                           debug=False)
+    head = S3FDHead(
+        in_channels=(4, 2),
+        branch_convs=[dict(out_channels=8, kernel_size=3, stride=2), None],
+        act_cfg=dict(type='ReLU'),
+        anchor_generator=dict(type='AnchorGenerator', strides=[4, 8], base_sizes=[16, 32],
+                              ratios=[1.0], scales=[1.0], center_offset=0.5),
+        train_cfg=train_cfg)
+    for convs, out in ((head.cls_convs[0], 4), (head.reg_convs[0], 4)):
+        branch, last = convs
+        assert isinstance(branch, ConvModule)
+        assert (branch.conv.in_channels, branch.conv.out_channels) == (4, 8)
+        assert branch.conv.kernel_size == (3, 3) and branch.conv.stride == (2, 2)
+        assert isinstance(branch.bn, torch.nn.BatchNorm2d)
+        assert type(branch.activate) is torch.nn.ReLU
+        assert (last.in_channels, last.out_channels, last.kernel_size) == (8, out, (3, 3))
+    # separate weights, one branch each
+    assert head.cls_convs[0][0].conv.weight is not head.reg_convs[0][0].conv.weight
+    assert len(head.cls_convs[1]) == 1
+    feats = (torch.rand(1, 4, 16, 16), torch.rand(1, 2, 4, 4))  # strides 2 and 8 on 32x32
+    cls_scores, bbox_preds = head(feats)
+    assert [tuple(c.shape) for c in cls_scores] == [(1, 2, 8, 8), (1, 2, 4, 4)]
+    assert tuple(bbox_preds[0].shape) == (1, 4, 8, 8)
+    face = InstanceData(bboxes=torch.tensor([[6., 6., 22., 22.]]), labels=torch.LongTensor([0]))
+    losses = head.loss_by_feat(cls_scores, bbox_preds, [face], [IMG_META])
+    (sum(losses['loss_cls']) + sum(losses['loss_bbox'])).backward()
+    assert head.cls_convs[0][0].conv.weight.grad.abs().sum() > 0
+    assert head.reg_convs[0][0].conv.weight.grad.abs().sum() > 0
+
+
+def test_default_layers_are_ssd_heads():
+    head = _tiny_head()
+    for convs in (*head.cls_convs, *head.reg_convs):
+        assert len(convs) == 1 and convs[0].kernel_size == (3, 3)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(kernel_sizes=(3, 2)), r'kernel_sizes\[1\] must be an odd'),
+    (dict(kernel_sizes=(3, 3, 3)), 'kernel_sizes has 3 entries for 2 levels'),
+    (dict(branch_convs=[None]), 'branch_convs has 1 entries for 2 levels'),
+    (dict(branch_convs=[dict(channels=8), None]), r'branch_convs\[0\]\[0\] must be a dict'),
+    (dict(branch_convs=[None, dict(out_channels=8, stride=0)]),
+     r'branch_convs\[1\]\[0\].stride must be a positive int'),
+    (dict(kernel_sizes=5, stacked_convs=1), 'stacked_convs'),
+])
+def test_bad_layer_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _tiny_head(**kwargs)
 
 
 def _encode(face, anchor):

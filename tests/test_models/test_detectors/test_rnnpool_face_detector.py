@@ -96,9 +96,67 @@ def test_onnx_export_matches_pytorch(tmp_path, capsys, monkeypatch):
     # A mismatch beyond the tolerance is an error exit.
     monkeypatch.setattr(tool, 'export', lambda layers, inputs, out_file, opset, optimize: [
         f'cls_score_{i}' for i in range(4)] + [f'bbox_pred_{i}' for i in range(4)])
-    monkeypatch.setattr(tool, 'compare', lambda out_file, layers, inputs: [0.] * 7 + [1.])
+    monkeypatch.setattr(tool, 'compare', lambda out_file, layers, inputs, names: [0.] * 7 + [1.])
     assert tool.main(args) == 1
     assert 'bbox_pred_3 differs' in capsys.readouterr().err
+
+
+def test_onnx_export_of_a_photograph_is_finite(tmp_path, capsys):
+    """Face-Quant on scikit-image's astronaut (real-image statistics, 240 x 320): every output
+    of onnxruntime is finite and matches PyTorch. Its first source is 4 ReLU channels, all zero
+    at many positions, where L2Norm's eps is all that keeps 0 / 0 away (compat fix 5)."""
+    pytest.importorskip('onnxruntime')
+    skimage_data = pytest.importorskip('skimage.data')
+    import mmcv
+    tool = _tool('deployment', 'pytorch2onnx.py')
+    torch.manual_seed(0)
+    checkpoint = _checkpoint(QUANT, tmp_path / 'quant.pth')
+    photo = str(tmp_path / 'astronaut.png')
+    mmcv.imwrite(skimage_data.astronaut()[..., ::-1], photo)  # RGB -> BGR file
+    out = tmp_path / 'quant.onnx'
+    assert tool.main([QUANT, checkpoint, '--out', str(out), '--shape', '240', '320',
+                      '--image', photo]) == 0, capsys.readouterr().err
+    import onnxruntime as ort
+    from mmdet_rnnpool.models.utils import image_to_input
+    session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    model = tool.init_detector_checked(QUANT, checkpoint)
+    inputs = image_to_input(model, photo, (240, 320))
+    outs = session.run(None, {'image': inputs.numpy()})
+    assert all(np.isfinite(o).all() for o in outs)
+    # the case the fix is for occurs: all-zero vectors at the first L2Norm's input
+    from mmdet.models.necks.ssd_neck import L2Norm
+    l2norm = next(m for m in model.backbone.modules() if isinstance(m, L2Norm))
+    seen = []
+    handle = l2norm.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        model.backbone(inputs)
+    handle.remove()
+    assert (seen[0].abs().sum(1) == 0).any()
+
+
+def test_onnx_check_fails_on_non_finite_output(tmp_path, capsys, monkeypatch):
+    """A NaN in an output is an error exit naming the output (a NaN passes every '<' test)."""
+    pytest.importorskip('onnxruntime')
+    tool = _tool('deployment', 'pytorch2onnx.py')
+    checkpoint = _checkpoint(M4, tmp_path / 'm4.pth')
+    import onnxruntime as ort
+    real_session = ort.InferenceSession
+
+    class NaNSession:
+        def __init__(self, *args, **kwargs):
+            self.session = real_session(*args, **kwargs)
+
+        def run(self, *args, **kwargs):
+            outs = self.session.run(*args, **kwargs)
+            outs[0][0, 0, 0, 0] = np.nan
+            return outs
+
+    monkeypatch.setattr(ort, 'InferenceSession', NaNSession)
+    args = [M4, checkpoint, '--out', str(tmp_path / 'm4.onnx'), '--shape', '96', '128',
+            '--no-optimize']
+    assert tool.main(args) == 1
+    err = capsys.readouterr().err
+    assert 'onnxruntime output cls_score_0: 1 of' in err and 'NaN' in err
 
 
 @pytest.mark.slow

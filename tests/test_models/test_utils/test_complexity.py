@@ -43,14 +43,15 @@ def test_rnnpool_macs_by_hand():
 
 def test_small_spec_by_hand():
     report = analyze_complexity(_small_backbone(), (3, 48, 64))
-    # Parameters (conv weights + BN weight / bias; FastGRNN: W, U, two biases, zeta, nu):
+    # Parameters (conv weights + BN weight / bias; FastGRNN: W, U, two biases; zeta and nu
+    # are fixed buffers):
     stem = 4 * 3 * 9 + 2 * 4  # 3x3 conv 3 -> 4
-    rnnpool = (2 * 4 + 2 * 2 + 2 * 2 + 2) + (3 * 2 + 3 * 3 + 2 * 3 + 2)
+    rnnpool = (2 * 4 + 2 * 2 + 2 * 2) + (3 * 2 + 3 * 3 + 2 * 3)
     mbconv = (12 * 24 + 48) + (24 * 9 + 48) + (24 * 8 + 16)  # 12 -> 24 -> dw -> 8
     conv3 = 8 * 16 * 9 + 32
     conv1 = 16 * 6 + 12
     l2norm = 8
-    assert report.params == stem + rnnpool + mbconv + conv3 + conv1 + l2norm == 2265
+    assert report.params == stem + rnnpool + mbconv + conv3 + conv1 + l2norm == 2261
     # MAdds: stem at 24 x 32; RNNPool (above); MBConv expand at 12 x 16, depthwise and project
     # at 6 x 8; 3x3 conv at 3 x 4; 1x1 conv at 3 x 4.
     macs = (24 * 32 * 4 * 3 * 9 + 165 * 624 + 12 * 16 * 24 * 12 + 6 * 8 * 24 * 9 +

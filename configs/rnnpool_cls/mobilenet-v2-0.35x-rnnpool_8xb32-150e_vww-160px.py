@@ -1,0 +1,21 @@
+# mobilenet-v2-0.35x-rnnpool on Visual Wake Words at 160 x 160 (the RNNPool paper's Figure 3 sweeps
+# 96 - 224 px): the 224 px config with the crop at 160 and the validation resize at the same 256 /
+# 224 ratio (short edge 183).
+_base_ = ['./mobilenet-v2-0.35x-rnnpool_8xb32-150e_vww-224px.py']
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=160, crop_ratio_range=(0.2, 1.0),
+         aspect_ratio_range=(3. / 4., 4. / 3.)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=183, edge='short'),
+    dict(type='CenterCrop', crop_size=160),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,5 @@
+# The RNNPool paper's Table 16 ablation on MobileNetV2-RNNPool (ImageNet-10): h1 = h2 = 8 (32
+# channels out).
+_base_ = ['./mobilenet-v2-rnnpool_8xb32-300e_in10.py']
+
+model = dict(backbone=dict(downsample=dict(hidden_channels=8)))

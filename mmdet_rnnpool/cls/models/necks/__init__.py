@@ -1,0 +1,4 @@
+"""Classifier necks."""
+from .rnnpool_neck import RNNPoolNeck
+
+__all__ = ['RNNPoolNeck']
