@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .mini_wider import _SKIN_TONES, _background, _load_material, _soft_mask
+from .mini_wider import _SKIN_TONES, _background, load_material, _soft_mask
 from .visual_wake_words import VWW_AREA_THRESHOLD, VWWSummary, build_visual_wake_words
 
 #: The COCO category of the pasted faces.
@@ -192,7 +192,7 @@ def build_mini_vww(out_dir: str,
         VWWSummary: What the VWW conversion wrote (``meta/train.txt``, ``meta/val.txt``).
     """
     cfg = cfg or MiniVWWConfig()
-    faces, backgrounds = _load_material()
+    faces, backgrounds = load_material()
     counts = {'train2014': cfg.num_train2014, 'val2014': cfg.num_val2014}
     bar = None
     if progress and sum(counts.values()):

@@ -13,7 +13,7 @@ from mmdet_rnnpool.datasets.classification_ann_file import read_ann_file
 from mmdet_rnnpool.datasets.coco_instances import load_coco_instances
 from mmdet_rnnpool.datasets.mini_vww import (MINIVAL_IDS_FILE, MiniVWWConfig, build_mini_vww,
                                              generate_image)
-from mmdet_rnnpool.datasets.mini_wider import _load_material
+from mmdet_rnnpool.datasets.mini_wider import load_material
 from mmdet_rnnpool.datasets.visual_wake_words import vww_label
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -84,7 +84,7 @@ def test_small_people_are_no_person(tmp_path):
 
 def test_minival_faces_are_held_out():
     """Minival images draw their faces from LFW crops 80-99 only, the others from 0-79."""
-    faces, backgrounds = _load_material()
+    faces, backgrounds = load_material()
     cfg = MiniVWWConfig(person_prob=1.0, distractor_prob=0.0)
     held_out = faces.copy()
     held_out[80:] = 0.0  # black faces: a minival image would show them
