@@ -1,5 +1,9 @@
 """Suite-wide rules.
 
+Each test starts and ends with the same MMEngine default scope: a Runner built in a test makes
+its config's scope (``mmdet`` or ``mmpretrain``) the current one for the whole process, and a
+later test that builds from a registry would then look in the other library's registry.
+
 Under ``CI=true`` a test that skips because the ARM toolchain or QEMU is missing fails instead:
 CI installs them (``.ci/run``), and a green CI must include the Cortex-M4 runs behind the
 README's claims (peak RAM, bit-exactness in QEMU).
@@ -9,6 +13,15 @@ import os
 import pytest
 
 from mcu_export.ctest import ARM_INSTALL_HINT
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    from mmengine.registry import DefaultScope
+    before = set(DefaultScope._instance_dict)
+    yield
+    for name in [n for n in DefaultScope._instance_dict if n not in before]:
+        del DefaultScope._instance_dict[name]
 
 
 @pytest.hookimpl(hookwrapper=True)

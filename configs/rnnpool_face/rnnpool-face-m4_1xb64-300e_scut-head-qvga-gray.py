@@ -57,3 +57,7 @@ model = dict(test_cfg=dict(score_thr=0.05))
 # The multi-scale test is WIDER FACE's; SCUT-HEAD is tested at one scale, as released.
 tta_model = None
 tta_pipeline = None
+
+# Keep the best checkpoint by the metric this config reports (the WIDER FACE parent keeps the
+# best WIDER hard AP, which a VOC evaluation does not produce).
+default_hooks = dict(checkpoint=dict(save_best='pascal_voc/AP50', rule='greater'))

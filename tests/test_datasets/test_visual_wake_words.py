@@ -143,6 +143,7 @@ def test_mmpretrain_reads_the_files(coco, tmp_path):
     """MMPretrain's own CustomDataset + pipeline read the written files as the configs do."""
     pytest.importorskip('mmpretrain')
     from mmengine.config import Config
+    from mmengine.registry import DefaultScope
     from mmpretrain.datasets import CustomDataset  # noqa: F401  (registers)
     from mmpretrain.registry import DATASETS
     root, ids = coco
@@ -154,7 +155,8 @@ def test_mmpretrain_reads_the_files(coco, tmp_path):
                              (cfg.val_dataloader, _expected(1)[1])):
         dataset_cfg = loader.dataset.copy()
         dataset_cfg.data_root = out
-        dataset = DATASETS.build(dataset_cfg)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):  # as MMPretrain's Runner
+            dataset = DATASETS.build(dataset_cfg)
         assert dataset.metainfo['classes'] == VWW_CLASSES
         assert len(dataset) == len(expected)
         sample = dataset[0]
