@@ -16,9 +16,9 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .cemit import c_array, emit_detect_level, emit_layer, emit_stream
+from .cemit import c_array, emit_detect_level, emit_stream
 from .codegen import RUNTIME_DIR, TEMPLATE_DIR
-from .ir import ConvLayer, DetectLevel, StreamSpec
+from .ir import DetectLevel, StreamSpec
 
 WARN_FLAGS = ['-std=c99', '-Wall', '-Wextra', '-Werror', '-ffp-contract=off']
 SANITIZE_FLAGS = ['-O1', '-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all']
@@ -128,39 +128,28 @@ class ProgramBuilder:
 
     def add_layer_case(self, layer, inputs: Sequence[np.ndarray], out_size: int,
                        scratch: Optional[int] = None) -> None:
-        """A whole-map kernel call; writes [scratch size u32] + output bytes."""
-        p = self._name(type(layer).__name__.lower())
-        lines, ident = emit_layer(layer, p)
+        """A whole-map op call; writes [scratch size u32 (the kernel's own query)] + output
+        bytes. With ``scratch`` the call is first checked to reject a NULL buffer."""
+        p = self._name(layer.kind)
+        lines, ident = layer.emit(p)
         self.decls += lines
         for i, x in enumerate(inputs):
             self.decls += c_array(f'{p}_in{i}', x, np.int8)
         self.decls.append(f'static int8_t {p}_out[{out_size}];')
+        ins = [f'{p}_in{i}' for i in range(len(inputs))]
         if scratch is not None:
+            query = layer.c_scratch_query(ident)
+            if query is None:
+                raise ValueError(f'op {layer.name} ({layer.kind}) has no scratch query')
             self.decls.append(f'static uint32_t {p}_buf[{(scratch + 3) // 4 + 1}];')
-        kind = type(layer).__name__
-        if kind == 'MBConvLayer':
-            self.body += [f'emit_u32((uint32_t)rp_mbconv_get_buffer_size(&{ident}));',
-                          f'check(rp_mbconv_s8(&{ident}, NULL, 0, {p}_in0, {p}_out) == '
-                          'RP_ARG_ERROR ? RP_OK : RP_NO_IMPL, "NULL buffer rejected");',
-                          f'check(rp_mbconv_s8(&{ident}, {p}_buf, rp_mbconv_get_buffer_size('
-                          f'&{ident}), {p}_in0, {p}_out), "{p}");']
-        elif kind == 'RNNPoolLayer':
-            self.body += [f'emit_u32((uint32_t)rp_rnnpool_get_buffer_size(&{ident}));',
-                          f'check(rp_rnnpool_s8(&{ident}, NULL, 0, {p}_in0, {p}_out) == '
-                          'RP_ARG_ERROR ? RP_OK : RP_NO_IMPL, "NULL buffer rejected");',
-                          f'check(rp_rnnpool_s8(&{ident}, {p}_buf, rp_rnnpool_get_buffer_size('
-                          f'&{ident}), {p}_in0, {p}_out), "{p}");']
-        elif kind == 'AddLayer':
-            self.body.append(f'check(rp_add_s8(&{ident}, {p}_in0, {p}_in1, {out_size}, '
-                             f'{p}_out), "{p}");')
-        elif kind == 'L2NormLayer':
-            self.body.append(f'check(rp_l2norm_s8(&{ident}, {p}_in0, {p}_out), "{p}");')
-        elif isinstance(layer, ConvLayer):
-            fn = ('rp_dwconv_s8' if layer.depthwise else
-                  'rp_pwconv_s8' if layer.is_pointwise else 'rp_conv_s8')
-            self.body.append(f'check({fn}(&{ident}, {p}_in0, {p}_out), "{p}");')
+            null_call = layer.c_call(ident, ins, f'{p}_out', ('NULL', 0))
+            call = layer.c_call(ident, ins, f'{p}_out', (f'{p}_buf', query))
+            self.body += [f'emit_u32((uint32_t){query});',
+                          f'check({null_call} == RP_ARG_ERROR ? RP_OK : RP_NO_IMPL, '
+                          '"NULL buffer rejected");']
         else:
-            raise ValueError(f'no kernel case for {kind}')
+            call = layer.c_call(ident, ins, f'{p}_out', None)
+        self.body.append(f'check({call}, "{p}");')
         self.body.append(f'emit({p}_out, {out_size});')
 
     def add_stream_case(self, spec: StreamSpec, image: np.ndarray) -> None:

@@ -21,10 +21,7 @@ cut with the smallest arena.
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .ir import (RP_MBCONV_CHUNK, ConvLayer, L2NormLayer, LayerProgram, MBConvLayer,
-                 RNNPoolLayer, StreamHead, StreamSpec, align4, layer_scratch_bytes,
-                 mbconv_pixel_bytes, mbconv_ring_bytes, stream_ring_rows, stream_stage_in_shape,
-                 stream_window)
+from .ir import RP_MBCONV_CHUNK, LayerProgram, MBConvLayer, StreamSpec, align4
 
 ALIGNMENT = 4
 # RP_MBCONV_CHUNK in rp_nn.h: output pixels per pass of a block given its minimum scratch
@@ -62,78 +59,37 @@ class ArenaPlan:
         arena_bytes (int): Planned arena size (peak of offset + size).
         live_bytes (list[int]): Bytes live during each step (a lower bound of the arena).
         step_names (list[str]): Name of each step.
-        detect_steps (list[tuple[int, int]]): ``(step, level index)`` in decoding order.
+        output_steps (list[tuple[int, object]]): ``(step, key)`` where the output op consumes
+            its inputs, in order (:meth:`OutputOp.consume_steps`; a detector's key is the level).
     """
 
     buffers: Dict[str, Buffer]
     arena_bytes: int
     live_bytes: List[int]
     step_names: List[str]
-    detect_steps: List[Tuple[int, int]] = field(default_factory=list)
+    output_steps: List[Tuple[int, object]] = field(default_factory=list)
+
+    @property
+    def detect_steps(self) -> List[Tuple[int, object]]:
+        """``output_steps`` under its detector name (``(step, level)`` in decoding order)."""
+        return self.output_steps
 
 
-def detect_order(program: LayerProgram) -> List[Tuple[int, int]]:
-    """``(step, level)`` pairs: each level is decoded right after its second head is written."""
-    streamed = [head.level for head in program.stream.heads]
-    produced = {program.stream.output: 0}
-    for i, step in enumerate(program.steps):
-        produced[step.output] = i + 1
-    order = []
-    for index, lv in enumerate(program.detect.levels):
-        if index not in streamed:
-            order.append((max(produced[lv.loc], produced[lv.conf]), index))
-    order.sort()
-    return [(0, level) for level in streamed] + order
+def detect_order(program: LayerProgram) -> List[Tuple[int, object]]:
+    """``(step, key)`` pairs where the output op consumes its inputs (a detector: each level is
+    decoded right after its second head is written)."""
+    return program.output.consume_steps(program)
 
 
 def mbconv_min_scratch_bytes(layer: MBConvLayer) -> int:
-    """``rp_mbconv_get_min_buffer_size``: the ring of expanded rows plus ``MBCONV_CHUNK``
-    depthwise (and, with a residual, projected) pixels instead of whole rows; blocks without an
-    expansion keep whole rows.
-
-    Args:
-        layer (MBConvLayer): The block.
-
-    Returns:
-        int: Bytes.
-    """
-    ow = layer.depthwise.out_shape[1]
-    chunk = MBCONV_CHUNK if layer.expand is not None and ow > MBCONV_CHUNK else ow
-    return mbconv_ring_bytes(layer) + mbconv_pixel_bytes(layer, chunk)
+    """``rp_mbconv_get_min_buffer_size`` (:meth:`MBConvLayer.scratch_bytes` with ``lean``)."""
+    return layer.scratch_bytes(lean=True)
 
 
 def mbconv_in_place_ok(layer: MBConvLayer) -> bool:
-    """Whether ``rp_mbconv_s8`` may write its output over its input (same start address).
-
-    The block reads input row ``iy`` once (the expansion into its ring, or the depthwise window
-    when there is no expansion) plus, with a residual, row ``oy`` just before writing output row
-    ``oy``. After output row ``oy`` is written, the first input row still to be read is
-    ``oy * s - pad + kh`` (expansion) or ``(oy + 1) * s - pad`` (no expansion), or ``oy + 1``
-    (residual), whichever is smaller; the output rows written so far must end at or before it.
-
-    Args:
-        layer (MBConvLayer): The block.
-
-    Returns:
-        bool: True when the output may alias the input.
-    """
-    h, w, c = layer.in_shape
-    oh, ow, oc = layer.out_shape
-    dw = layer.depthwise
-    kh, s, pad = dw.kernel[0], dw.stride[0], dw.pad[0]
-    in_row, out_row = w * c, ow * oc
-    for oy in range(oh):
-        if layer.expand is not None:
-            first = oy * s - pad + kh
-        else:
-            first = (oy + 1) * s - pad
-        if layer.residual is not None:
-            first = min(first, oy + 1)
-        if first >= h:
-            continue  # every input row has been read
-        if (oy + 1) * out_row > max(first, 0) * in_row:
-            return False
-    return True
+    """Whether ``rp_mbconv_s8`` may write its output over its input
+    (:meth:`MBConvLayer.in_place_ok`)."""
+    return layer.in_place_ok()
 
 
 def plan_arena(program: LayerProgram, in_place: bool = False) -> ArenaPlan:
@@ -141,10 +97,10 @@ def plan_arena(program: LayerProgram, in_place: bool = False) -> ArenaPlan:
 
     Args:
         program (LayerProgram): The program (shapes are inferred and checked).
-        in_place (bool): The memory-lean plan: inverted residual blocks write over their input
-            where :func:`mbconv_in_place_ok` allows it and get their minimum scratch
-            (:func:`mbconv_min_scratch_bytes`, a few pixels per pass instead of whole rows).
-            Defaults to False.
+        in_place (bool): The memory-lean plan: an op that is its input's last reader writes
+            over that input where its ``in_place_ok()`` allows it, and every op gets its lean
+            scratch (``scratch_bytes(lean=True)``; a block: a few pixels per pass instead of
+            whole rows). Defaults to False.
 
     Returns:
         ArenaPlan: offsets, arena size and per-step live bytes.
@@ -166,17 +122,14 @@ def plan_arena(program: LayerProgram, in_place: bool = False) -> ArenaPlan:
         for name in step.inputs:
             buffers[name].end = max(buffers[name].end, i)
         buffers[step.output] = Buffer(step.output, nbytes(step.output), i, i)
-        size = layer_scratch_bytes(step.layer)
-        if in_place and isinstance(step.layer, MBConvLayer):
-            size = mbconv_min_scratch_bytes(step.layer)
+        size = step.layer.scratch_bytes(lean=in_place)
         if size:
             key = f'scratch:{step.layer.name}'
             buffers[key] = Buffer(key, align4(size), i, i)
-    order = detect_order(program)
-    for step_index, level_index in order:
-        lv = program.detect.levels[level_index]
-        for name in (lv.loc, lv.conf):
-            if name in buffers:  # streamed heads never exist whole
+    order = program.output.consume_steps(program)
+    for step_index, key in order:
+        for name in program.output.inputs_at(key):
+            if name in buffers:  # streamed sinks' inputs never exist whole
                 buffers[name].end = max(buffers[name].end, step_index)
 
     # in-place groups: a block's output joins its input's group when the block is the input's
@@ -185,8 +138,8 @@ def plan_arena(program: LayerProgram, in_place: bool = False) -> ArenaPlan:
     if in_place:
         for i, step in enumerate(program.steps, start=1):
             src = step.inputs[0] if step.inputs else None
-            if (isinstance(step.layer, MBConvLayer) and len(step.inputs) == 1 and
-                    buffers[src].end == i and mbconv_in_place_ok(step.layer)):
+            if (len(step.inputs) == 1 and buffers[src].end == i and
+                    step.layer.in_place_ok()):
                 buffers[step.output].alias_of = src
                 group_of[step.output] = group_of[src]
     # a placement unit is a group of tensors at one offset; its extent at step t is the largest
@@ -244,47 +197,34 @@ def stream_steps(program: LayerProgram, n: int) -> LayerProgram:
     if not 0 <= n <= len(program.steps):
         raise ValueError(f'stream cut {n}: the program has {len(program.steps)} steps')
     stream = program.stream
+    output = program.output
     stages, srcs = list(stream.stages), list(stream.srcs)
     stage_of = {stream.output: stream.out_index}  # streamed map -> stage
-    head_of = {}
-    for index, lv in enumerate(program.detect.levels):
-        head_of[lv.loc], head_of[lv.conf] = (index, 'loc'), (index, 'conf')
-    pending: Dict[int, object] = {}  # level -> the first of its two head steps
-    moved_heads = set()
+    read_by_output = set(output.input_names())
+    pending: dict = {}  # the output op's incomplete sinks
+    moved_sinks = set()
     for step in program.steps[:n]:
         layer = step.layer
         if len(step.inputs) != 1 or step.inputs[0] not in stage_of:
             raise ValueError(f'layer {layer.name}: its inputs {step.inputs} are not one '
                              'streamed map')
         src = stage_of[step.inputs[0]]
-        if isinstance(layer, ConvLayer) and step.output in head_of:
-            level, kind = head_of[step.output]
-            if level not in pending:
-                pending[level] = step
-                continue
-            other = pending.pop(level)
-            loc, conf = (layer, other.layer) if kind == 'loc' else (other.layer, layer)
-            if (other.inputs != step.inputs or loc.kernel[0] != conf.kernel[0]
-                    or loc.stride[0] != conf.stride[0] or loc.pad[0] != conf.pad[0]):
-                raise ValueError(f'level {level}: heads {loc.name} / {conf.name} do not share '
-                                 'their input rows')
-            stages.append(StreamHead(f'head{level}', loc, conf, level))
-            srcs.append(src)
-            moved_heads.update((program.detect.levels[level].loc,
-                                program.detect.levels[level].conf))
-        elif isinstance(layer, (ConvLayer, L2NormLayer, MBConvLayer)):
+        if step.output in read_by_output:
+            sink = output.stream_sink(step, src, pending)
+            moved_sinks.add(step.output)
+            if sink is not None:
+                stages.append(sink)
+                srcs.append(src)
+        elif layer.streamable:
             stages.append(layer)
             srcs.append(src)
             stage_of[step.output] = len(stages) - 1
         else:
-            raise ValueError(f'layer {layer.name}: {type(layer).__name__} cannot run in the stream')
-    if pending:
-        names = [step.layer.name for step in pending.values()]
-        raise ValueError(f'layers {names}: a head pair must be streamed together')
+            raise ValueError(f'layer {layer.name}: a {layer.kind} op cannot run in the stream')
+    output.check_sinks_complete(pending)
     rest = program.steps[n:]
     needed = {name for step in rest for name in step.inputs}
-    needed |= {name for lv in program.detect.levels for name in (lv.loc, lv.conf)
-               if name not in moved_heads}
+    needed |= {name for name in output.input_names() if name not in moved_sinks}
     moved_outputs = {step.output for step in program.steps[:n]}
     lost = sorted((needed & moved_outputs) - set(stage_of))
     if lost:
@@ -296,7 +236,7 @@ def stream_steps(program: LayerProgram, n: int) -> LayerProgram:
     out = whole[0]
     spec = StreamSpec(stream.image_shape, stages, out, stream.pad_bottom, stream.pad_right,
                       srcs, output_stage=stage_of[out], pad_stage=stream.pad_index)
-    result = LayerProgram(program.name, spec, list(rest), program.detect)
+    result = LayerProgram(program.name, spec, list(rest), program.output)
     result.infer_shapes()
     result.validate()
     return result
@@ -348,18 +288,6 @@ def plan_schedule(program: LayerProgram, in_place: bool = True,
     return StreamSchedule(best, plan, n, [(f[0], f[2].arena_bytes) for f in found])
 
 
-def _stage_kind(stage) -> str:
-    if isinstance(stage, StreamHead):
-        return 'head'
-    if isinstance(stage, MBConvLayer):
-        return 'block'
-    if isinstance(stage, RNNPoolLayer):
-        return 'rnnpool'
-    if isinstance(stage, L2NormLayer):
-        return 'l2norm'
-    return 'dwconv' if stage.depthwise else 'conv'
-
-
 def describe_schedule(schedule: StreamSchedule) -> dict:
     """The schedule as plain data (for report.json): streamed stages with their rings, the map
     written whole by the stream, whole-map layers and tensors, every candidate cut.
@@ -375,16 +303,16 @@ def describe_schedule(schedule: StreamSchedule) -> dict:
     spec = program.stream
     stages = []
     for i, (stage, src) in enumerate(zip(spec.stages, spec.srcs)):
-        h, w, c = stream_stage_in_shape(stage)
-        rows = stream_ring_rows(stage)
-        entry = dict(stage=stage.name, kind=_stage_kind(stage),
+        h, w, c = stage.in_shape
+        rows = stage.ring_rows()
+        entry = dict(stage=stage.name, kind=stage.report_kind,
                      src='camera' if src < 0 else spec.stages[src].name, input=[h, w, c],
-                     window=list(stream_window(stage)), ring_rows=rows,
+                     window=list(stage.row_window()), ring_rows=rows,
                      ring_bytes=align4(rows * w * c),
-                     output='rows decoded' if isinstance(stage, StreamHead) else
+                     output='rows decoded' if not stage.map_output else
                      'whole map' if i == spec.out_index else 'rows')
-        if isinstance(stage, MBConvLayer) and stage.expand is not None:
-            entry['expanded_ring_bytes'] = mbconv_ring_bytes(stage)
+        if stage.own_ring_bytes():
+            entry['expanded_ring_bytes'] = stage.own_ring_bytes()
         stages.append(entry)
     whole = {name: plan.buffers[name].size for name in program.tensor_shapes}
     return dict(cut=schedule.cut, candidates=[list(c) for c in schedule.candidates],

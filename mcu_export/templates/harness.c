@@ -9,9 +9,12 @@
  *          PGM replicated for a 3-channel one. Rows are read from the file one at a time,
  *          as the model asks for them: the image never sits whole in RAM.
  *   DUMP   optional file receiving every tensor the model reports (raw int8, in order) and
- *          then the detections (int32 LE: n, then x1 y1 x2 y2 score label level each).
- * Prints the tensors' FNV-1a checksums and the detections (boxes in 1/16 pixel, scores in
- * 1/32767); on the M4 also the instructions of rp_model_run (QEMU -icount shift=0: FPGAIO
+ *          then the result's records (int32 LE values; a detector: n, then x1 y1 x2 y2 score
+ *          label level each).
+ * Prints the tensors' FNV-1a checksums and the result as the model's output op reports it
+ * (rp_model_report_result: one "label v0 v1 ..." line per record; a detector: "detections n",
+ * then "det x1 y1 x2 y2 score label level", boxes in 1/16 pixel, scores in 1/32767); the
+ * harness knows no model kind. On the M4 also the instructions of rp_model_run (QEMU -icount shift=0: FPGAIO
  * counter ticks x 40) and the stack high-water mark. The M4 build talks to the host through
  * raw semihosting (bkpt 0xAB) only: no newlib stdio, no malloc.
  */
@@ -265,14 +268,27 @@ static void dump_i32(int32_t v)
     }
 }
 
+/* one record of the result: a "label v0 v1 ..." line and the values in the dump */
+static void result_sink(void *user, const char *label, const int32_t *values, int32_t n)
+{
+    (void)user;
+    put_s(label);
+    for (int32_t k = 0; k < n; k++) {
+        put_s(" ");
+        put_i(values[k]);
+        dump_i32(values[k]);
+    }
+    flush_line();
+}
+
 static rp_model_ctx ctx;
 static uint8_t arena[RP_MODEL_ARENA_BYTES] __attribute__((aligned(16)));
-static rp_detection dets[RP_MODEL_MAX_DETS];
+static rp_model_result result;
 
 static int run(const char *image_path, const char *dump_path)
 {
     camera cam;
-    int32_t w, h, n = 0;
+    int32_t w, h;
     cam.fd = io_open(image_path, 0);
     if (cam.fd < 0) {
         return fail("cannot open the image");
@@ -307,7 +323,7 @@ static int run(const char *image_path, const char *dump_path)
 #if defined(RP_SEMIHOSTING)
     const uint32_t t0 = FPGAIO_COUNTER;
 #endif
-    st = rp_model_run(&ctx, read_rows, &cam, dets, RP_MODEL_MAX_DETS, &n);
+    st = rp_model_run(&ctx, read_rows, &cam, &result);
 #if defined(RP_SEMIHOSTING)
     const uint32_t ticks = FPGAIO_COUNTER - t0;
 #endif
@@ -318,21 +334,7 @@ static int run(const char *image_path, const char *dump_path)
     if (st != RP_OK) {
         return 1;
     }
-    put_s("detections ");
-    put_i(n);
-    flush_line();
-    dump_i32(n);
-    for (int32_t i = 0; i < n; i++) {
-        const rp_detection *d = &dets[i];
-        const int32_t v[7] = {d->x1, d->y1, d->x2, d->y2, d->score, d->label, d->level};
-        put_s("det ");
-        for (int k = 0; k < 7; k++) {
-            put_i(v[k]);
-            put_s(k < 6 ? " " : "");
-            dump_i32(v[k]);
-        }
-        flush_line();
-    }
+    rp_model_report_result(&result, result_sink, NULL);
     if (dump_fd >= 0) {
         io_close(dump_fd);
     }

@@ -67,8 +67,8 @@ def test_dsp_kernels_bit_exact_in_qemu(tmp_path):
         layer = random_mbconv(rng, f'mb{i}', shape, out_c, expand=t, stride=s)
         x = _image(rng, shape)
         y = ref.mbconv(layer, x)
-        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes)
-        expected.append((layer.scratch_bytes, y))
+        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes())
+        expected.append((layer.scratch_bytes(), y))
     # RNNPool: hidden sizes with and without a tail of the pair layout, c = 4 and c = 3, tables
     for i, (shape, h1, h2, patch, stride, tables) in enumerate([
             ((8, 8, 4), 8, 8, (8, 8), (4, 4), False), ((12, 16, 3), 16, 16, (8, 8), (4, 4), True),
@@ -76,16 +76,16 @@ def test_dsp_kernels_bit_exact_in_qemu(tmp_path):
         layer = random_rnnpool(rng, f'pool{i}', shape, h1, h2, patch, stride, tables=tables)
         x = _image(rng, shape)
         y = ref.rnnpool(layer, x)
-        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes)
-        expected.append((layer.scratch_bytes, y))
+        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes())
+        expected.append((layer.scratch_bytes(), y))
     for tables in (False, True):  # a unit with rshift < 33: the 64-bit requantisation branch
         layer = random_rnnpool(rng, 'pool_low_shift', (8, 12, 4), 8, 8, (8, 8), (4, 4),
                                tables=tables)
         layer.rnn1.u_rshift[3], layer.rnn2.w_rshift[5] = 32, 31
         x = _image(rng, layer.in_shape)
         y = ref.rnnpool(layer, x)
-        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes)
-        expected.append((layer.scratch_bytes, y))
+        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes())
+        expected.append((layer.scratch_bytes(), y))
     img_shape = (20, 24, 3)
     stem = random_conv(rng, 'stem', img_shape, 4, (3, 3), (2, 2), (1, 1), act='relu',
                        pad_values=True)

@@ -113,8 +113,8 @@ def test_mbconv_rnnpool_stream_bit_exact(tmp_path, sanitize):
         layer = random_mbconv(rng, f'mb{i}', shape, out_c, expand=t, stride=s)
         x = _image(rng, shape)
         y = ref.mbconv(layer, x)
-        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes)
-        expected.append((layer.scratch_bytes, y))
+        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes())
+        expected.append((layer.scratch_bytes(), y))
     for i, (shape, h1, h2, patch, stride) in enumerate([((8, 8, 4), 4, 4, (8, 8), (4, 4)),
                                                         ((12, 16, 3), 8, 6, (8, 8), (4, 4)),
                                                         ((6, 9, 2), 5, 3, (4, 3), (2, 3)),
@@ -123,16 +123,16 @@ def test_mbconv_rnnpool_stream_bit_exact(tmp_path, sanitize):
         layer = random_rnnpool(rng, f'pool{i}', shape, h1, h2, patch, stride, tables=i >= 2)
         x = _image(rng, shape)
         y = ref.rnnpool(layer, x)
-        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes)
-        expected.append((layer.scratch_bytes, y))
+        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes())
+        expected.append((layer.scratch_bytes(), y))
     for tables in (False, True):  # a unit with rshift < 33: the 64-bit requantisation branch
         layer = random_rnnpool(rng, 'pool_low_shift', (8, 12, 4), 8, 8, (8, 8), (4, 4),
                                tables=tables)
         layer.rnn1.u_rshift[3], layer.rnn2.w_rshift[5] = 32, 31
         x = _image(rng, layer.in_shape)
         y = ref.rnnpool(layer, x)
-        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes)
-        expected.append((layer.scratch_bytes, y))
+        builder.add_layer_case(layer, [x], y.size, scratch=layer.scratch_bytes())
+        expected.append((layer.scratch_bytes(), y))
     for i, (img_shape, with_pool) in enumerate([((20, 24, 3), True), ((9, 11, 1), False)]):
         stem = random_conv(rng, 'stem', img_shape, 4, (3, 3), (2, 2), (1, 1), act='relu',
                            pad_values=True)

@@ -77,7 +77,7 @@ def rnnpool_program(cases):
         lines, ident = emit_layer(layer, p)
         oh, ow, oc = layer.out_shape
         n = oh * ow * oc
-        words = layer.scratch_bytes // 4 + 2
+        words = layer.scratch_bytes() // 4 + 2
         decls += lines + c_array(f'{p}_in', x, np.int8)
         decls += [f'static int8_t {p}_out[{n}];', f'static uint32_t {p}_buf[{words}];']
         order = [0, 1, oh - 1] + list(range(2, oh)) if oh > 2 else list(range(oh))
@@ -132,8 +132,8 @@ def check_outputs(raw: bytes, cases) -> None:
     got = split_outputs(raw, sizes)
     for k, (layer, x) in enumerate(cases):
         sizes = np.frombuffer(got[5 * k], np.uint32)
-        assert int(sizes[0]) == layer.scratch_bytes, f'case {k}: rp_rnnpool_get_buffer_size'
-        assert int(sizes[1]) == layer.scratch_bytes - _cache_bytes(layer), \
+        assert int(sizes[0]) == layer.scratch_bytes(), f'case {k}: rp_rnnpool_get_buffer_size'
+        assert int(sizes[1]) == layer.scratch_bytes() - _cache_bytes(layer), \
             f'case {k}: rp_rnnpool_get_min_buffer_size'
         expected = ref.rnnpool(layer, x)
         for j, how in enumerate(('row cache', 'minimum buffer', 'row_at, broken chain',
@@ -152,7 +152,7 @@ def path_report_program(cases) -> str:
         lines, ident = emit_layer(layer, p)
         decls += lines + c_array(f'{p}_in', x, np.int8)
         decls += [f'static int8_t {p}_out[{int(np.prod(layer.out_shape))}];',
-                  f'static uint32_t {p}_buf[{layer.scratch_bytes // 4 + 2}];']
+                  f'static uint32_t {p}_buf[{layer.scratch_bytes() // 4 + 2}];']
         body += [f'memset(rp_rnnpool_last_paths, 0xff, sizeof rp_rnnpool_last_paths);',
                  f'check(rp_rnnpool_s8(&{ident}, {p}_buf, rp_rnnpool_get_buffer_size(&{ident}), '
                  f'{p}_in, {p}_out), "{p}");',
