@@ -236,7 +236,7 @@ int main(void)
 
 
 def build_and_run_m4(source: str, workdir, extra_flags: Sequence[str] = (),
-                     timeout: float = 300) -> Tuple[bytes, str]:
+                     timeout: float = 300, extra_sources: Sequence[str] = ()) -> Tuple[bytes, str]:
     """Build a test program (its ``main`` and the runtime) for QEMU's mps2-an386 and run it.
 
     Args:
@@ -245,6 +245,8 @@ def build_and_run_m4(source: str, workdir, extra_flags: Sequence[str] = (),
         extra_flags (Sequence[str]): More compiler flags, e.g. ``['-DRP_NO_DSP']``.
             Defaults to ().
         timeout (float): Seconds QEMU may run. Defaults to 300.
+        extra_sources (Sequence[str]): More C files linked in (e.g. generated ``model.c``s).
+            Defaults to ().
 
     Returns:
         tuple[bytes, str]: What the program wrote to stdout, and the ELF's disassembly (so
@@ -259,7 +261,7 @@ def build_and_run_m4(source: str, workdir, extra_flags: Sequence[str] = (),
     # newlib's heap (stdio buffers) grows from the stack's far end; 64 KB of stack is plenty
     for cmd in (['arm-none-eabi-gcc', *flags, '-Dmain=rp_test_main', '-c',
                  str(workdir / 'main.c'), '-o', str(obj)],
-                ['arm-none-eabi-gcc', *flags, str(obj),
+                ['arm-none-eabi-gcc', *flags, str(obj), *[str(p) for p in extra_sources],
                  *sorted(str(p) for p in RUNTIME_DIR.glob('*.c')), str(workdir / 'wrapper.c'),
                  str(TEMPLATE_DIR / 'startup_m4.S'), '-nostartfiles', '--specs=nano.specs',
                  '--specs=rdimon.specs', '-T', str(TEMPLATE_DIR / 'mps2_an386.ld'),
