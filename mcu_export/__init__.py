@@ -1,8 +1,8 @@
 """mcu_export: from a quantised layer program to a streaming, verified Cortex-M4 C build.
 
-Modules: :mod:`.ops` (the op kinds, one class each, registered by kind: :func:`.ops.register_op`,
-:func:`.ops.get_op`), :mod:`.ir` (the layer-program IR), :mod:`.quantize` (BN folding, int8 quantisation,
-multipliers), :mod:`.reference` (bit-exact integer reference of the C runtime),
+Modules: :mod:`.ops` (the op kinds, one class each, registered by kind:
+:func:`.ops.register_op`, :func:`.ops.get_op`), :mod:`.ir` (the layer-program IR),
+:mod:`.quantize` (BN folding, int8 quantisation, multipliers), :mod:`.reference` (bit-exact integer reference of the C runtime),
 :mod:`.planner` (static arena plan), :mod:`.codegen` (model.c/.h + project), :mod:`.cemit`
 (C emission of layers), :mod:`.detect_tables` (integer SSD decoding tables),
 :mod:`.random_model` (random programs), :mod:`.ctest` (building C test programs),
