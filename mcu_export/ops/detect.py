@@ -111,6 +111,8 @@ class DetectSpec(OutputOp):
         name (str): Op name. Defaults to 'detect'.
     """
 
+    num_inputs = 0  # variable: two per level
+
     levels: List[DetectLevel]
     score_thr: int
     iou_thr: int
@@ -126,8 +128,6 @@ class DetectSpec(OutputOp):
         self.iou_thr = iou_thr
         self.max_candidates = max_candidates
         self.max_dets = max_dets
-
-    num_inputs = 0  # variable: two per level
 
     # ---- graph ----
     def input_names(self) -> List[str]:
