@@ -38,7 +38,8 @@ def run_host(proj, image: str, timeout: int = 120) -> bytes:
         timeout (int): Seconds. Defaults to 120.
 
     Returns:
-        bytes: every tensor, then the detections (``harness.c``'s dump format).
+        bytes: every tensor, then the result's int32 records (``harness.c``'s dump format;
+        ``codegen.expected_dump`` predicts it).
     """
     proj = Path(proj)
     dump = proj / 'dump_eval.bin'
