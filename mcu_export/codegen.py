@@ -179,7 +179,7 @@ def generate_model_c(program: LayerProgram, plan: ArenaPlan,
                 f'    report(ctx, {ids[step.output]}, {o}, {nbytes(step.output)});']
         for key in consume_at.get(i, []):
             out += checked(output.c_consume(program, key, t))
-    out += ['    ' + line for line in output.c_finish(program, PU)]
+    out += ['    ' + line for line in output.c_finish(program, PU, t)]
     out += ['}', '']
     return '\n'.join(out)
 

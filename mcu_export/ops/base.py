@@ -283,9 +283,9 @@ class OutputOp(Op):
         of an arena tensor); each sets ``st``."""
         return []
 
-    def c_finish(self, program, PU: str) -> List[str]:
-        """The last statements of ``*_run`` (``result`` is the caller's ``P_result *``); they
-        return the status."""
+    def c_finish(self, program, PU: str, tensor) -> List[str]:
+        """The last statements of ``*_run`` (``result`` is the caller's ``P_result *``,
+        ``tensor(name)`` an arena tensor's C pointer); they return the status."""
         raise NotImplementedError
 
     def c_report(self, P: str) -> List[str]:

@@ -294,7 +294,7 @@ class DetectSpec(OutputOp):
         return [f'st = rp_detect_add_rows(&ctx->detect, &{DETECT_LEVELS}[{key}], {key}, '
                 f'{tensor(lv.loc)}, {tensor(lv.conf)}, 0, {rows});']
 
-    def c_finish(self, program, PU: str) -> List[str]:
+    def c_finish(self, program, PU: str, tensor) -> List[str]:
         return [f'return rp_detect_finish(&ctx->detect, {self.iou_thr}, result->dets, '
                 f'{self.max_dets}, &result->n);']
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from mcu_export.codegen import expected_dump, write_project
-from mcu_export.ir import LayerProgram, ProgramStep
-from mcu_export.ops import OPS, Op, get_op, register_op
+from mcu_export.ir import LayerProgram, ProgramStep, StreamSpec
+from mcu_export.ops import OPS, Op, OutputOp, get_op, register_op
 from mcu_export.ops.base import c_ident
 from mcu_export.planner import plan_arena, plan_schedule
-from mcu_export.random_model import random_program
+from mcu_export.random_model import random_conv, random_program
 from mcu_export.reference import run_program
 
 pytestmark = [
@@ -71,6 +71,42 @@ class NegateLayer(Op):
     def c_call(self, ident: str, inputs: Sequence[str], output: str,
                scratch: Optional[Tuple[str, int]]) -> str:
         return f'{ident}_run({inputs[0]}, {output})'
+
+
+@dataclass
+class ArgmaxOutput(OutputOp):
+    """Test-only output op (a classifier's shape): the first index of the largest value of one
+    tensor, and that value."""
+
+    tensor: str = 'logits'
+
+    def input_names(self) -> List[str]:
+        return [self.tensor]
+
+    def result(self, program, tensors) -> np.ndarray:
+        flat = tensors[self.tensor].reshape(-1).astype(np.int32)
+        return np.array([int(np.argmax(flat)), int(flat.max())], np.int32)
+
+    def result_bytes(self, result) -> bytes:
+        return np.asarray(result, '<i4').tobytes()
+
+    def emit(self, prefix: str) -> Tuple[List[str], str]:
+        return [], ''
+
+    def c_header(self, P: str, PU: str) -> List[str]:
+        return ['typedef struct {', '    int32_t best[2]; /* index, value */', f'}} {P}_result;']
+
+    def c_finish(self, program, PU: str, tensor) -> List[str]:
+        h, w, c = program.tensor_shapes[self.tensor]
+        return [f'const int8_t *x = {tensor(self.tensor)};',
+                'result->best[0] = 0;', 'result->best[1] = x[0];',
+                f'for (int32_t i = 1; i < {h * w * c}; i++) {{',
+                '    if (x[i] > result->best[1]) {',
+                '        result->best[0] = i;', '        result->best[1] = x[i];', '    }', '}',
+                'return RP_OK;']
+
+    def c_report(self, P: str) -> List[str]:
+        return ['sink(user, "argmax", r->best, 2);']
 
 
 @pytest.fixture
@@ -162,3 +198,37 @@ def test_on_layer_sees_every_op_and_can_replace_its_output():
     assert np.array_equal(tensors[reader.output],
                           reader.layer.reference([np.zeros_like(base[first.output])]))
     assert not np.array_equal(tensors[reader.output], base[reader.output])
+
+
+@pytest.fixture
+def argmax_kind():
+    cls = register_op('test_argmax')(ArgmaxOutput)
+    yield cls
+    OPS.pop('test_argmax')
+
+
+def test_a_test_only_output_op_replaces_the_detector_output(argmax_kind, tmp_path):
+    """A program whose output op is no detector: model.h's result type, ``*_run`` and the
+    harness's records all come from the op."""
+    rng = np.random.default_rng(11)
+    stem = random_conv(rng, 'stem', (16, 20, 3), 4, (3, 3), (2, 2), (1, 1), act='relu',
+                       pad_values=True)
+    stem.input_offset = 128
+    head = random_conv(rng, 'head', stem.out_shape, 6, (3, 3), (1, 1), (1, 1))
+    head.input_offset = -stem.output_offset
+    program = LayerProgram('cls', StreamSpec((16, 20, 3), [stem], 'stem'),
+                           [ProgramStep(head, ['stem'], 'logits')], ArgmaxOutput('argmax'))
+    program.infer_shapes()
+    image = rng.integers(0, 256, (16, 20, 3)).astype(np.uint8)
+    tensors, result = run_program(program, image)
+    assert result[1] == tensors['logits'].max()
+    proj = tmp_path / 'cls'
+    write_project(program, proj, prefix='cls')
+    header = (proj / 'model.h').read_text()
+    assert 'int32_t best[2]' in header and 'rp_detection' not in header
+    (proj / 'img.ppm').write_bytes(b'P6\n20 16\n255\n' + image.tobytes())
+    proc = subprocess.run(['make', '-s', '-C', str(proj), 'run-host', 'IMAGE=img.ppm',
+                           'DUMP=dump.bin'], check=True, capture_output=True, text=True,
+                          timeout=300)
+    assert f'argmax {result[0]} {result[1]}' in proc.stdout
+    assert (proj / 'dump.bin').read_bytes() == expected_dump(program, tensors, result)
