@@ -145,9 +145,9 @@ def run_program(program: LayerProgram, image: np.ndarray,
         program (LayerProgram): The program.
         image (np.ndarray): uint8 ``(h, w, c)`` camera image.
         on_layer (callable, optional): ``on_layer(op, inputs, output)`` after every op (stream
-            stages included, the output op not; a detection head sink's output is loc and conf concatenated over
-            channels) with the int8 inputs and output; when it returns an array, that array
-            replaces the output downstream. Defaults to None.
+            stages included, the output op not; a detection head sink's output is its loc and
+            conf maps concatenated over channels) with the int8 inputs and output; when it
+            returns an array, that array replaces the output downstream. Defaults to None.
 
     Returns:
         tuple: every tensor by name, and the output op's result (detections: int32
