@@ -4,7 +4,8 @@ Modules: :mod:`.ops` (the op kinds, one class each, registered by kind:
 :func:`.ops.register_op`, :func:`.ops.get_op`), :mod:`.ir` (the layer-program IR),
 :mod:`.quantize` (BN folding, int8 quantisation, multipliers), :mod:`.reference`
 (bit-exact integer reference of the C runtime), :mod:`.planner` (static arena plan),
-:mod:`.codegen` (model.c/.h + project), :mod:`.cemit` (C emission of the stream), :mod:`.detect_tables` (integer SSD decoding tables),
+:mod:`.codegen` (model.c/.h + project), :mod:`.cemit` (C emission of the stream),
+:mod:`.detect_tables` (integer SSD decoding tables),
 :mod:`.random_model` (random programs), :mod:`.ctest` (building C test programs),
 :mod:`.torch_export` (mmdet detector -> program; imports torch, so not re-exported here) and
 :mod:`.build` (build + measure a generated project).
