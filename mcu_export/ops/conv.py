@@ -1,7 +1,7 @@
 """Convolution op: regular, depthwise or 1x1 (``rp_conv_s8`` / ``rp_dwconv_s8`` /
 ``rp_pwconv_s8``; one kind, the C function follows from the parameters)."""
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 

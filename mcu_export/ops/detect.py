@@ -2,7 +2,7 @@
 (``rp_detect.c``). A level whose two heads run in the stream is decoded there row by row
 (:class:`~mcu_export.ops.stream_head.StreamHead`); the others right after the whole-map step
 that writes their second head."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np

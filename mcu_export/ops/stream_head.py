@@ -1,7 +1,7 @@
 """Detection head sink op: a level's loc and conf convolutions run row by row inside the stream
 and hand each row pair to ``rp_detect_add_rows`` (``RP_STAGE_HEAD``), so the maps never exist."""
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 

@@ -9,7 +9,6 @@ the reference interpreter's per-layer callback.
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
