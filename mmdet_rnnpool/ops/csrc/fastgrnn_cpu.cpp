@@ -77,7 +77,7 @@ struct Plan {
       N = 1, A = 1, steps = src.size(1), B = src.size(2), stride = 1, count = 1;
       out_size = windows_per_task = B;
       tasks = 1;
-      layout = {steps * B, B, 1, nullptr, reverse};
+      layout = {steps * B, B, 1, nullptr, 0, reverse};
     } else {
       TORCH_CHECK(mode == 2 || mode == 3, "fastgrnn_cpu: mode must be 0, 2 or 3");
       TORCH_CHECK(src.dim() == 4, "fastgrnn_cpu: expected a (H, N, A, B) map");
@@ -86,7 +86,7 @@ struct Plan {
       TORCH_CHECK(steps >= 1 && stride >= 1 && along >= steps, "fastgrnn_cpu: bad windows");
       count = (along - steps) / stride + 1;
       out_size = N * count * lanes;
-      layout = {N * A * B, mode == 2 ? B : 1, 0, nullptr, reverse};
+      layout = {N * A * B, mode == 2 ? B : 1, 0, nullptr, 0, reverse};
       if (mode == 2) {
         windows_per_task = count * B;
         tasks = N;
@@ -108,22 +108,29 @@ struct Plan {
     int64_t m0, width;
   };
 
-  // Tile w of a task (width 0: none); for modes 2 / 3 fills offsets (kTile entries).
-  Tile tile(int64_t task, int64_t w, int64_t* offsets) const {
+  // Tile w of a task (width 0: none); for modes 2 / 3 fills runs (at most kTile) and sets
+  // num_runs.
+  Tile tile(int64_t task, int64_t w, LaneRun* runs, int64_t* num_runs) const {
     const int64_t m_end = std::min(out_size, (task + 1) * windows_per_task);
     const int64_t m0 = task * windows_per_task + w * kTile;
     const int64_t width = std::max<int64_t>(0, std::min(kTile, m_end - m0));
+    int64_t n = 0;
     if (mode == 2) {
-      for (int64_t c = 0; c < width; ++c) {  // window (n, i, b)
+      for (int64_t c = 0; c < width; ++n) {  // window (n, i, b): neighbours along b
         const int64_t m = m0 + c, b = m % B, ni = m / B;
-        offsets[c] = (ni / count) * A * B + (ni % count) * stride * B + b;
+        const int64_t len = std::min(width - c, B - b);
+        runs[n] = {c, len, (ni / count) * A * B + (ni % count) * stride * B + b, 1};
+        c += len;
       }
     } else if (mode == 3) {
-      for (int64_t c = 0; c < width; ++c) {  // window (row m / count, start (m % count) * stride)
-        const int64_t m = m0 + c;
-        offsets[c] = (m / count) * B + (m % count) * stride;
+      for (int64_t c = 0; c < width; ++n) {  // window (row m / count, start (m % count) * stride)
+        const int64_t m = m0 + c, w = m % count;
+        const int64_t len = std::min(width - c, count - w);
+        runs[n] = {c, len, (m / count) * B + w * stride, stride};
+        c += len;
       }
     }
+    *num_runs = n;
     return {m0, width};
   }
 };
@@ -149,12 +156,12 @@ at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, 
       // pre, z, h~, h (two slots); a torch allocation, so that memory profilers see it.
       at::Tensor buffer = at::empty({5 * block}, src.options());
       scalar_t* pre = buffer.data_ptr<scalar_t>();
-      std::vector<int64_t> offsets(kTile);
+      std::vector<LaneRun> runs(kTile);
       Cell<scalar_t> local = cell;
-      if (plan.mode != 0) local.layout.lane_offsets = offsets.data();
+      if (plan.mode != 0) local.layout.runs = runs.data();
       for (int64_t task = begin; task < end; ++task)
         for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
-          const Plan::Tile tile = plan.tile(task, w, offsets.data());
+          const Plan::Tile tile = plan.tile(task, w, runs.data(), &local.layout.num_runs);
           if (tile.width == 0) break;
           const int64_t base = plan.mode == 0 ? tile.m0 : 0;
           const scalar_t* h = tile_forward(local, x, base, tile.width, false, pre,
@@ -201,12 +208,12 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
       at::Tensor workspace =
           at::empty({backward_workspace_size(cell) + block}, src.options());
       scalar_t* g = workspace.data_ptr<scalar_t>();
-      std::vector<int64_t> offsets(kTile);
+      std::vector<LaneRun> runs(kTile);
       Cell<scalar_t> local = cell;
-      if (plan.mode != 0) local.layout.lane_offsets = offsets.data();
+      if (plan.mode != 0) local.layout.runs = runs.data();
       for (int64_t task = begin; task < end; ++task)
         for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
-          const Plan::Tile tile = plan.tile(task, w, offsets.data());
+          const Plan::Tile tile = plan.tile(task, w, runs.data(), &local.layout.num_runs);
           if (tile.width == 0) break;
           for (int64_t i = 0; i < H; ++i) {
             scalar_t* to = g + i * kTile;

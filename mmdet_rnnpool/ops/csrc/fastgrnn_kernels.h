@@ -134,12 +134,14 @@ inline void gemm_nt_block(int64_t k, const T* __restrict A, int64_t lda, const T
 template <typename T>
 void gemm_nt_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B,
                  int64_t ldb, T* C, int64_t ldc) {
-  constexpr int RA = 4, RB = 2;
+  constexpr int RA = 4, RB = 4;
   int64_t i = 0;
   for (; i + RA <= m; i += RA) {
     int64_t j = 0;
     for (; j + RB <= n; j += RB)
       gemm_nt_block<T, RA, RB>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
+    for (; j + 2 <= n; j += 2)
+      gemm_nt_block<T, RA, 2>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
     for (; j < n; ++j)
       gemm_nt_block<T, RA, 1>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
   }
@@ -148,16 +150,33 @@ void gemm_nt_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const
       gemm_nt_block<T, 1, 1>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
 }
 
+// A run of a tile's columns whose step inputs lie at equal distances: column c0 + j is at
+// offset + j * stride (relative to the tile's base, row and step offsets).
+struct LaneRun {
+  int64_t c0, len, offset, stride;
+};
+
 // Where the step inputs of a tile's sequences are: element (row k, step t, column c) of a
 // tile whose first element is at offset base lies at base + k * row_stride + t * step_stride
-// + c * lane_stride (or + lane_offsets[c]). Plain (H, T, M)
+// + c * lane_stride, or, where runs are set, at the place its run gives. Plain (H, T, M)
 // sequences: base = m0, row_stride = T * M, step_stride = M, lane_stride = 1. Windows of a
-// (H, N, A, B) map (see fastgrnn_cpu.cpp) use the map's strides instead.
+// (H, N, A, B) map (see fastgrnn_cpu.cpp) use the map's strides and runs (a tile's windows
+// are a few runs of consecutive windows: neighbours along the map's rows, or window starts
+// `stride` apart), so that most loads and stores are whole-vector copies.
 struct Layout {
   int64_t row_stride, step_stride, lane_stride;
-  const int64_t* lane_offsets;  // if set: column c at lane_offsets[c] instead of c * lane_stride
-  bool reverse;                 // step t reads element steps - 1 - t (a backward-order run)
+  const LaneRun* runs;  // if set: num_runs runs cover the tile's columns
+  int64_t num_runs;
+  bool reverse;         // step t reads element steps - 1 - t (a backward-order run)
 };
+
+// dst[j] = src[j * stride], j < len (scalar: on the CPUs measured, AVX-512 gathers were no
+// faster).
+template <typename T>
+inline void gather_strided(T* __restrict dst, const T* __restrict src, int64_t len,
+                           int64_t stride) {
+  for (int64_t j = 0; j < len; ++j) dst[j] = src[j * stride];
+}
 
 template <typename T>
 struct Cell {
@@ -213,8 +232,14 @@ inline void load_step(const Cell<T>& cell, const T* src, int64_t base, int64_t t
   for (int64_t i = 0; i < cell.H; ++i) {
     const T* from = src + base + i * l.row_stride + step * l.step_stride;
     T* dst = pre + i * kTile;
-    if (l.lane_offsets != nullptr) {
-      for (int64_t c = 0; c < width; ++c) dst[c] = from[l.lane_offsets[c]];
+    if (l.runs != nullptr) {
+      for (int64_t r = 0; r < l.num_runs; ++r) {
+        const LaneRun& run = l.runs[r];
+        if (run.stride == 1)
+          std::memcpy(dst + run.c0, from + run.offset, run.len * sizeof(T));
+        else
+          gather_strided(dst + run.c0, from + run.offset, run.len, run.stride);
+      }
     } else if (l.lane_stride == 1) {
       std::memcpy(dst, from, width * sizeof(T));
     } else {
@@ -234,8 +259,17 @@ inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, 
   for (int64_t i = 0; i < cell.H; ++i) {
     T* to = grad_src + base + i * l.row_stride + step * l.step_stride;
     const T* from = grad_pre + i * ld;
-    if (l.lane_offsets != nullptr) {
-      for (int64_t c = 0; c < width; ++c) to[l.lane_offsets[c]] += from[c];
+    if (l.runs != nullptr) {
+      for (int64_t r = 0; r < l.num_runs; ++r) {
+        const LaneRun& run = l.runs[r];
+        T* __restrict out = to + run.offset;
+        const T* __restrict in = from + run.c0;
+        if (run.stride == 1) {
+          for (int64_t j = 0; j < run.len; ++j) out[j] += in[j];
+        } else {
+          for (int64_t j = 0; j < run.len; ++j) out[j * run.stride] += in[j];
+        }
+      }
     } else if (!cell.accumulate && l.lane_stride == 1) {
       std::memcpy(to, from, width * sizeof(T));
     } else if (l.lane_stride == 1) {
@@ -303,7 +337,7 @@ inline void backward_row(const Cell<T>& cell, const T* __restrict z, const T* __
 template <typename T>
 int64_t backward_workspace_size(const Cell<T>& cell) {
   const int64_t block = cell.H * kTile;
-  return 3 * block + 3 * kTile + cell.H * cell.H + 5 * block * cell.steps;
+  return 3 * block + 3 * kTile + cell.H * cell.H + 4 * block * cell.steps;
 }
 
 // Backward of one tile (inputs at base, see Layout; g (H, kTile) holds dL/dh of its last
@@ -316,8 +350,7 @@ void tile_backward(const Cell<T>& cell, const T* x, T* g, T* gx, int64_t base,
   const int64_t H = cell.H, steps = cell.steps;
   const int64_t block = H * kTile, ld = steps * kTile;
   // pre, g, per-column sums for bias_delta / sig_sum / sig_zeta, a zero row (h before the
-  // first step), grad U of the tile, then grad_pre, z, h~ and h of every step (H, steps, kTile)
-  // and h transposed.
+  // first step), grad U of the tile, then grad_pre, z, h~ and h of every step (H, steps, kTile).
   T* pre = workspace;
   T* acc_bd = pre + 2 * block;
   T* acc_ss = acc_bd + block;
@@ -328,7 +361,6 @@ void tile_backward(const Cell<T>& cell, const T* x, T* g, T* gx, int64_t base,
   T* z_all = gp_all + H * ld;
   T* ht_all = z_all + H * ld;
   T* h_all = ht_all + H * ld;
-  T* hT = h_all + H * ld;  // h of steps 0 .. steps - 2 transposed, (K, H)
   tile_forward(cell, x, base, width, true, pre, z_all, ht_all, h_all);
   std::fill(acc_bd, gp_all, T(0));
   for (int64_t t = steps - 1; t >= 0; --t) {
@@ -347,16 +379,10 @@ void tile_backward(const Cell<T>& cell, const T* x, T* g, T* gx, int64_t base,
     // g = g z + U^T grad_pre (the gradient reaching h of step t - 1).
     gemm_acc<T>(H, kTile, H, cell.Ut, H, gp_all + t * kTile, ld, g, kTile);
   }
-  // grad U = sum over steps t >= 1 of grad_pre_t h_{t-1}^T: one product over the tile, with
-  // h transposed (K, H) when H fills whole register blocks, else as dot products of rows.
+  // grad U = sum over steps t >= 1 of grad_pre_t h_{t-1}^T: one product over the tile, as
+  // dot products of rows (grad_pre and h of all steps lie along the rows; no transposed copy).
   const int64_t K = (steps - 1) * kTile;
-  if (K > 0 && H % (kVecBytes / int64_t(sizeof(T)) * kBlockVecs) == 0) {
-    for (int64_t j = 0; j < H; ++j)
-      for (int64_t k = 0; k < K; ++k) hT[k * H + j] = h_all[j * ld + k];
-    gemm_acc<T>(H, H, K, gp_all + kTile, ld, hT, H, gU, H);
-  } else if (K > 0) {
-    gemm_nt_acc<T>(H, H, K, gp_all + kTile, ld, h_all, ld, gU, H);
-  }
+  if (K > 0) gemm_nt_acc<T>(H, H, K, gp_all + kTile, ld, h_all, ld, gU, H);
   for (int64_t e = 0; e < H * H; ++e) sum[e] += gU[e];
   for (int64_t i = 0; i < H; ++i)
     for (int64_t c = 0; c < kTile; ++c) sum[H * H + i] += acc_bd[i * kTile + c];
