@@ -181,15 +181,26 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
                                           int64_t mode, int64_t steps, int64_t stride,
                                           bool reverse, const at::Tensor& U,
                                           const at::Tensor& bias_delta,
-                                          double sig_zeta, double sig_sum, bool quant) {
+                                          double sig_zeta, double sig_sum, bool quant,
+                                          const c10::optional<at::Tensor>& grad_into) {
   check_inputs(src, U, bias_delta);
   const Plan plan(src, static_cast<int>(mode), steps, stride, reverse, true);
   const int64_t H = src.size(0), L = plan.out_size;
   TORCH_CHECK(grad_out.dim() == 2 && grad_out.size(0) == H && grad_out.size(1) == L &&
                   grad_out.is_contiguous() && grad_out.scalar_type() == src.scalar_type(),
               "fastgrnn_cpu: grad_out must be contiguous (H, L)");
-  // Plain inputs get each gradient element once; windows of a map add up.
-  at::Tensor grad_src = plan.mode == 0 ? at::empty_like(src) : at::zeros_like(src);
+  // Plain inputs get each gradient element once; windows of a map add up, into grad_into
+  // where given (several window sets of one map share one gradient: no zero fill and sum each).
+  at::Tensor grad_src;
+  if (grad_into.has_value() && grad_into->defined()) {
+    TORCH_CHECK(plan.mode != 0, "fastgrnn_cpu: grad_into is for windows of a map");
+    TORCH_CHECK(grad_into->sizes() == src.sizes() && grad_into->is_contiguous() &&
+                    grad_into->scalar_type() == src.scalar_type() && grad_into->device().is_cpu(),
+                "fastgrnn_cpu: grad_into must be a contiguous CPU tensor shaped like the map");
+    grad_src = *grad_into;
+  } else {
+    grad_src = plan.mode == 0 ? at::empty_like(src) : at::zeros_like(src);
+  }
   const at::Tensor Ut = U.t().contiguous();
   const int threads = at::get_num_threads();
   // Per-thread sums in double: grad U (H*H), grad bias_delta (H), sig_zeta, sig_sum.
@@ -242,5 +253,8 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fastgrnn_forward", &fastgrnn_forward,
         "FastGRNN last state over plain (H, T, M) step inputs or the windows of a map");
-  m.def("fastgrnn_backward", &fastgrnn_backward, "Gradients of fastgrnn_forward (recomputing)");
+  m.def("fastgrnn_backward", &fastgrnn_backward, "Gradients of fastgrnn_forward (recomputing)",
+        py::arg("grad_out"), py::arg("src"), py::arg("mode"), py::arg("steps"), py::arg("stride"),
+        py::arg("reverse"), py::arg("U"), py::arg("bias_delta"), py::arg("sig_zeta"),
+        py::arg("sig_sum"), py::arg("quant"), py::arg("grad_into") = py::none());
 }
