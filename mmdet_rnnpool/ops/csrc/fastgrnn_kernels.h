@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace rnnpool_cpu {
 
 
@@ -162,7 +166,7 @@ struct LaneRun {
 // sequences: base = m0, row_stride = T * M, step_stride = M, lane_stride = 1. Windows of a
 // (H, N, A, B) map (see fastgrnn_cpu.cpp) use the map's strides and runs (a tile's windows
 // are a few runs of consecutive windows: neighbours along the map's rows, or window starts
-// `stride` apart), so that most loads and stores are whole-vector copies.
+// `stride` apart), so that the loads and stores are whole-vector copies or permutes.
 struct Layout {
   int64_t row_stride, step_stride, lane_stride;
   const LaneRun* runs;  // if set: num_runs runs cover the tile's columns
@@ -170,13 +174,117 @@ struct Layout {
   bool reverse;         // step t reads element steps - 1 - t (a backward-order run)
 };
 
-// dst[j] = src[j * stride], j < len (scalar: on the CPUs measured, AVX-512 gathers were no
-// faster).
+// dst[j] = src[j * stride] and dst[j * stride] += src[j], j < len: scalar in general (AVX-512's
+// gather instruction measured no faster than scalar loads); float on AVX-512 with stride 2..8
+// (RNNPool's window steps) takes the 16 values of a vector from `stride` consecutive vectors
+// with two-source permutes. Masked loads / stores touch only the elements of the run (masked-off
+// lanes neither fault nor write), so neither reads nor writes leave it.
 template <typename T>
 inline void gather_strided(T* __restrict dst, const T* __restrict src, int64_t len,
                            int64_t stride) {
   for (int64_t j = 0; j < len; ++j) dst[j] = src[j * stride];
 }
+
+template <typename T>
+inline void scatter_add_strided(T* __restrict dst, const T* __restrict src, int64_t len,
+                                int64_t stride) {
+  for (int64_t j = 0; j < len; ++j) dst[j * stride] += src[j];
+}
+
+#if defined(__AVX512F__)
+constexpr int64_t kMaxPermuteStride = 8;
+
+// Per stride s in 2..8: gather: output lane j comes from element j s, in pair q = j s / 32 of
+// the s vectors, at (j s) % 32; scatter: lane l of target vector v (element 16 v + l) receives
+// value (16 v + l) / s where s divides 16 v + l.
+struct StridedPermutes {
+  __m512i gather_index[kMaxPermuteStride + 1][kMaxPermuteStride / 2];
+  __mmask16 gather_lanes[kMaxPermuteStride + 1][kMaxPermuteStride / 2];
+  __m512i scatter_index[kMaxPermuteStride + 1][kMaxPermuteStride];
+  __mmask16 scatter_lanes[kMaxPermuteStride + 1][kMaxPermuteStride];
+
+  StridedPermutes() {
+    alignas(64) int32_t index[16];
+    for (int64_t s = 2; s <= kMaxPermuteStride; ++s) {
+      for (int64_t q = 0; q < (s + 1) / 2; ++q) {
+        unsigned lanes = 0;
+        for (int64_t j = 0; j < 16; ++j) {
+          const int64_t at = j * s - 32 * q;
+          index[j] = static_cast<int32_t>(at & 31);
+          if (at >= 0 && at < 32) lanes |= 1u << j;
+        }
+        gather_index[s][q] = _mm512_load_si512(index);
+        gather_lanes[s][q] = static_cast<__mmask16>(lanes);
+      }
+      for (int64_t v = 0; v < s; ++v) {
+        unsigned lanes = 0;
+        for (int64_t l = 0; l < 16; ++l) {
+          const int64_t at = 16 * v + l;
+          index[l] = static_cast<int32_t>(at / s);
+          if (at % s == 0) lanes |= 1u << l;
+        }
+        scatter_index[s][v] = _mm512_load_si512(index);
+        scatter_lanes[s][v] = static_cast<__mmask16>(lanes);
+      }
+    }
+  }
+};
+
+inline const StridedPermutes& strided_permutes() {
+  static const StridedPermutes permutes;
+  return permutes;
+}
+
+inline __mmask16 first_lanes(int64_t n) {  // the lanes below n (n clamped to 0..16)
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                 : static_cast<__mmask16>(n <= 0 ? 0u : (1u << n) - 1u);
+}
+
+template <>
+inline void gather_strided<float>(float* __restrict dst, const float* __restrict src, int64_t len,
+                                  int64_t stride) {
+  if (stride < 2 || stride > kMaxPermuteStride) {
+    for (int64_t j = 0; j < len; ++j) dst[j] = src[j * stride];
+    return;
+  }
+  const StridedPermutes& p = strided_permutes();
+  for (int64_t j = 0; j < len; j += 16) {
+    const int64_t count = std::min<int64_t>(16, len - j);
+    const int64_t need = (count - 1) * stride + 1;  // elements spanned by this vector's values
+    const float* base = src + j * stride;
+    __m512 out = _mm512_setzero_ps();
+    for (int64_t q = 0; 32 * q < need; ++q) {
+      const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(need - 32 * q), base + 32 * q);
+      const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(need - 32 * q - 16), base + 32 * q + 16);
+      out = _mm512_mask_mov_ps(out, p.gather_lanes[stride][q],
+                               _mm512_permutex2var_ps(lo, p.gather_index[stride][q], hi));
+    }
+    _mm512_mask_storeu_ps(dst + j, first_lanes(count), out);
+  }
+}
+
+template <>
+inline void scatter_add_strided<float>(float* __restrict dst, const float* __restrict src,
+                                       int64_t len, int64_t stride) {
+  if (stride < 2 || stride > kMaxPermuteStride) {
+    for (int64_t j = 0; j < len; ++j) dst[j * stride] += src[j];
+    return;
+  }
+  const StridedPermutes& p = strided_permutes();
+  for (int64_t j = 0; j < len; j += 16) {
+    const int64_t count = std::min<int64_t>(16, len - j);
+    const int64_t need = (count - 1) * stride + 1;
+    const __m512 values = _mm512_maskz_loadu_ps(first_lanes(count), src + j);
+    float* base = dst + j * stride;
+    for (int64_t v = 0; 16 * v < need; ++v) {
+      const __mmask16 lanes = p.scatter_lanes[stride][v] & first_lanes(need - 16 * v);
+      const __m512 add = _mm512_maskz_permutexvar_ps(lanes, p.scatter_index[stride][v], values);
+      const __m512 target = _mm512_maskz_loadu_ps(lanes, base + 16 * v);
+      _mm512_mask_storeu_ps(base + 16 * v, lanes, _mm512_add_ps(target, add));
+    }
+  }
+}
+#endif
 
 template <typename T>
 struct Cell {
@@ -267,7 +375,7 @@ inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, 
         if (run.stride == 1) {
           for (int64_t j = 0; j < run.len; ++j) out[j] += in[j];
         } else {
-          for (int64_t j = 0; j < run.len; ++j) out[j * run.stride] += in[j];
+          scatter_add_strided(out, in, run.len, run.stride);
         }
       }
     } else if (!cell.accumulate && l.lane_stride == 1) {
