@@ -312,8 +312,9 @@ def _rnn_pool2d_kernel(x: Tensor, rnn1: BaseRNNCell, rnn2: BaseRNNCell, kernel: 
         step_map, [(3, kw, sw, False), (2, kh, sh, False)], consts1)
 
     consts2 = rnn2.precompute()
-    q_rows = rnn2.step_inputs(torch.mm(rnn2.W, row_summaries), consts2)
-    q_cols = rnn2.step_inputs(torch.mm(rnn2.W, col_summaries), consts2)
+    # step_inputs(W s) of FastGRNN, W s + bias_gate, as one product.
+    q_rows = torch.addmm(rnn2.bias_gate[:, None], rnn2.W, row_summaries)
+    q_cols = torch.addmm(rnn2.bias_gate[:, None], rnn2.W, col_summaries)
     q_rows = q_rows.view(-1, batch, map_h, out_w)
     q_cols = q_cols.view(-1, batch, out_h, map_w)
     outs = rnn2.window_recurrences(q_rows, [(2, kh, sh, False), (2, kh, sh, True)], consts2)

@@ -65,6 +65,26 @@ def test_kernel_equals_python_path(kernel, python_path, nonlinearity, geometry):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
+# Without padding the kernel path writes RNN1's step inputs straight into the map and does not
+# crop the rows / columns that no patch visits (here 2 rows and 1 column).
+@pytest.mark.parametrize('geometry', [
+    dict(kernel_size=(5, 4), stride=3),
+    dict(kernel_size=4, stride=(2, 4)),
+])
+def test_kernel_without_padding_equals_python_path(kernel, python_path, geometry):
+    pool = _pool('standard', **geometry)
+    torch.manual_seed(2)
+    x = 2 * torch.randn(3, 3, 37, 29, dtype=torch.float64)
+    python_path(True)
+    expected = _output_and_grads(pool, x)
+    python_path(False)
+    got = _output_and_grads(pool, x)
+    assert got[0].shape == expected[0].shape
+    for a, b in zip(got, expected):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
 def test_kernel_window_modes_equal_materialised_windows(kernel):
     torch.manual_seed(0)
     hid = 6
