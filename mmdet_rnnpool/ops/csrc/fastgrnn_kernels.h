@@ -191,6 +191,18 @@ inline void scatter_add_strided(T* __restrict dst, const T* __restrict src, int6
   for (int64_t j = 0; j < len; ++j) dst[j * stride] += src[j];
 }
 
+// dst[j] = src[j] and dst[j] += src[j], j < len: short runs (up to a tile), inline (a libc
+// memcpy call per run and row cost more than the step's product); masked AVX-512 for float.
+template <typename T>
+inline void copy_run(T* __restrict dst, const T* __restrict src, int64_t len) {
+  for (int64_t j = 0; j < len; ++j) dst[j] = src[j];
+}
+
+template <typename T>
+inline void add_run(T* __restrict dst, const T* __restrict src, int64_t len) {
+  for (int64_t j = 0; j < len; ++j) dst[j] += src[j];
+}
+
 #if defined(__AVX512F__)
 constexpr int64_t kMaxPermuteStride = 8;
 
@@ -238,6 +250,23 @@ inline const StridedPermutes& strided_permutes() {
 inline __mmask16 first_lanes(int64_t n) {  // the lanes below n (n clamped to 0..16)
   return n >= 16 ? static_cast<__mmask16>(0xFFFF)
                  : static_cast<__mmask16>(n <= 0 ? 0u : (1u << n) - 1u);
+}
+
+template <>
+inline void copy_run<float>(float* __restrict dst, const float* __restrict src, int64_t len) {
+  for (int64_t j = 0; j < len; j += 16) {
+    const __mmask16 lanes = first_lanes(len - j);
+    _mm512_mask_storeu_ps(dst + j, lanes, _mm512_maskz_loadu_ps(lanes, src + j));
+  }
+}
+
+template <>
+inline void add_run<float>(float* __restrict dst, const float* __restrict src, int64_t len) {
+  for (int64_t j = 0; j < len; j += 16) {
+    const __mmask16 lanes = first_lanes(len - j);
+    _mm512_mask_storeu_ps(dst + j, lanes, _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, dst + j),
+                                                        _mm512_maskz_loadu_ps(lanes, src + j)));
+  }
 }
 
 template <>
@@ -344,7 +373,7 @@ inline void load_step(const Cell<T>& cell, const T* src, int64_t base, int64_t t
       for (int64_t r = 0; r < l.num_runs; ++r) {
         const LaneRun& run = l.runs[r];
         if (run.stride == 1)
-          std::memcpy(dst + run.c0, from + run.offset, run.len * sizeof(T));
+          copy_run(dst + run.c0, from + run.offset, run.len);
         else
           gather_strided(dst + run.c0, from + run.offset, run.len, run.stride);
       }
@@ -373,7 +402,7 @@ inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, 
         T* __restrict out = to + run.offset;
         const T* __restrict in = from + run.c0;
         if (run.stride == 1) {
-          for (int64_t j = 0; j < run.len; ++j) out[j] += in[j];
+          add_run(out, in, run.len);
         } else {
           scatter_add_strided(out, in, run.len, run.stride);
         }
