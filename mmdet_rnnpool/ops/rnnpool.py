@@ -23,9 +23,14 @@ How it is vectorised (the result equals the per-patch algorithm exactly):
   forward and backward passes over a patch's summaries run as one batch.
 
 On CPU (float32 / float64) FastGRNN runs in a C++ kernel (:mod:`.cpu_kernels`, built on first
-use): it reads every window straight from the map, runs the sequences in tiles of 64 whose
-state stays in cache for all their steps, and its backward recomputes a tile's steps instead
-of storing them and adds the windows' gradient straight into the map's. Elsewhere (other
+use): it reads every window straight from the map (a tile's windows are a few runs of
+neighbouring windows: vector copies, or permutes for strided window starts), runs the
+sequences in tiles of 64 whose state stays in cache for all their steps, and its backward
+recomputes a tile's steps instead of storing them and adds the windows' gradient straight into
+the map's. There (:func:`_rnn_pool2d_kernel`) RNN1's step inputs are written straight into
+the feature-first map, one product per image, and each map's window sets (RNN1's rows and
+columns; RNN2's forward and backward runs) are one autograd node sharing one gradient of the
+map. Elsewhere (other
 devices, GRU / LSTM, or where the kernel cannot be built) the windows are materialised
 (``unfold``) and the cells step in Python, one time step at a time over all sequences;
 FastGRNN then trains through a hand-written fused backward (see

@@ -57,7 +57,7 @@ void check_inputs(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& b
 // (H, N, A, B) map, ordered like the map with that dim replaced by the window index (as
 // rnnpool.py's _windows): window (n, w, b) of mode 2 reads rows w * stride + t, column b;
 // window (n, a, w) of mode 3 reads row a, columns w * stride + t; `reverse` runs each window
-// backwards. A tile is 64 consecutive windows (a lane-offset table says where each starts).
+// backwards. A tile is 64 consecutive windows (a few runs of neighbouring windows, see Layout).
 // In the backward, a task is a set of tiles whose windows no other task's windows overlap,
 // so that it may add into the map's gradient without races: all windows of one image (mode
 // 2) or of a block of image rows (mode 3, sized so that they fill whole tiles where
