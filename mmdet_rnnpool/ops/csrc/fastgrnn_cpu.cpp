@@ -60,8 +60,8 @@ void check_inputs(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& b
 // backwards. A tile is 64 consecutive windows (a few runs of neighbouring windows, see Layout).
 // In the backward, a task is a set of tiles whose windows no other task's windows overlap,
 // so that it may add into the map's gradient without races: all windows of one image (mode
-// 2) or of a block of image rows (mode 3, sized so that they fill whole tiles where
-// possible); in the forward, and for plain inputs, every tile is a task.
+// 2) or of a block of image rows (mode 3, sized so that they fill their tiles but for a few
+// lanes); in the forward, and for plain inputs, every tile is a task.
 struct Plan {
   int mode;
   int64_t N, A, B, steps, stride, count, tasks, tiles_per_task, out_size;
@@ -91,7 +91,17 @@ struct Plan {
         windows_per_task = count * B;
         tasks = N;
       } else {
-        const int64_t rows = kTile / std::gcd(kTile, count);  // rows * count % 64 == 0
+        // The fewest rows whose windows fill their tiles but for at most 1/32 of the lanes:
+        // small tasks, so that threads share even a short map (RNN2's) evenly; at most
+        // 64 / gcd(64, count) rows, whose windows fill whole tiles.
+        int64_t rows = kTile / std::gcd(kTile, count);
+        for (int64_t r = 1; r < rows; ++r) {
+          const int64_t lanes = (r * count + kTile - 1) / kTile * kTile;
+          if ((lanes - r * count) * 32 <= lanes) {
+            rows = r;
+            break;
+          }
+        }
         windows_per_task = rows * count;
         tasks = (N * A + rows - 1) / rows;
       }
