@@ -569,7 +569,7 @@ class _MapProjection(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor):
         x, W = ctx.saved_tensors
         batch, chans = x.shape[:2]
-        grad = grad.contiguous().view(W.shape[0], batch, -1)
+        grad = grad.contiguous().view(W.shape[0], batch, x.shape[2] * x.shape[3])
         grad_x = grad_W = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_x = x.new_empty(x.shape)

@@ -309,7 +309,7 @@ def _rnn_pool2d_kernel(x: Tensor, rnn1: BaseRNNCell, rnn2: BaseRNNCell, kernel: 
         step_map = rnn1.map_step_inputs(x)  # (K1, N, in_h, in_w)
     else:  # zero padding applies to W x, before the bias
         proj = torch.bmm(rnn1.W.expand(batch, -1, -1), x.flatten(2))
-        proj = proj.view(batch, -1, in_h, in_w).transpose(0, 1)
+        proj = proj.view(batch, rnn1.W.shape[0], in_h, in_w).transpose(0, 1)
         proj = F.pad(proj, (pw, need_w - pw - in_w, ph, need_h - ph - in_h))
         step_map = rnn1.step_inputs(proj, consts1).contiguous()
     map_h, map_w = step_map.shape[2:]
@@ -320,8 +320,8 @@ def _rnn_pool2d_kernel(x: Tensor, rnn1: BaseRNNCell, rnn2: BaseRNNCell, kernel: 
     # step_inputs(W s) of FastGRNN, W s + bias_gate, as one product.
     q_rows = torch.addmm(rnn2.bias_gate[:, None], rnn2.W, row_summaries)
     q_cols = torch.addmm(rnn2.bias_gate[:, None], rnn2.W, col_summaries)
-    q_rows = q_rows.view(-1, batch, map_h, out_w)
-    q_cols = q_cols.view(-1, batch, out_h, map_w)
+    q_rows = q_rows.view(q_rows.shape[0], batch, map_h, out_w)
+    q_cols = q_cols.view(q_cols.shape[0], batch, out_h, map_w)
     outs = rnn2.window_recurrences(q_rows, [(2, kh, sh, False), (2, kh, sh, True)], consts2)
     outs += rnn2.window_recurrences(q_cols, [(3, kw, sw, False), (3, kw, sw, True)], consts2)
     hid2 = rnn2.hidden_size
