@@ -341,15 +341,43 @@ class FastGRNNCell(BaseRNNCell):
             Tensor | None: The last ``h`` ``(H, L)``; None where the kernel does not apply
             (not CPU float32 / float64, tracing, ``fused_backward`` off, kernel unavailable).
         """
-        if not self.fused_backward or _is_tracing():
+        last = self.window_recurrences(feature_map, [(dim, size, step, reverse)], consts)
+        return None if last is None else last[0]
+
+    def window_recurrences(self, feature_map: Tensor, windows: Sequence[Tuple[int, int, int, bool]],
+                           consts: Dict[str, Tensor]) -> Optional[Tuple[Tensor, ...]]:
+        """:meth:`window_recurrence` over several window sets of one map in one autograd node.
+
+        Args:
+            feature_map (Tensor): The ``(K, N, A, B)`` map of step inputs.
+            windows (list[tuple]): ``(dim, size, step, reverse)`` of each window set.
+            consts (dict): :meth:`precompute`.
+
+        Returns:
+            tuple[Tensor] | None: The last ``h`` of each set, or None where the kernel does not
+            apply. The backward adds every set's gradient into one gradient of the map.
+        """
+        kernel = self.map_kernel(feature_map)
+        if kernel is None:
             return None
         args = (feature_map, consts['U'], consts['bias_delta'], consts['sig_zeta'],
                 consts['sig_sum'])
-        kernel = _cpu_kernel_for(args)
-        if kernel is None:
+        return _FastGRNNKernelWindows.apply(*args, self.nonlinearity == 'quant', kernel,
+                                            tuple(tuple(w) for w in windows))
+
+    def map_kernel(self, *tensors: Tensor) -> Optional[Any]:
+        """The C++ kernel where it runs this cell over ``tensors`` (and the cell's own), else
+        None (not CPU float32 / float64, tracing, ``fused_backward`` off, kernel unavailable)."""
+        if not self.fused_backward or _is_tracing():
             return None
-        return _FastGRNNKernelRecurrence.apply(*args, self.nonlinearity == 'quant', kernel, dim,
-                                               size, step, reverse)
+        return _cpu_kernel_for((*tensors, self.W, self.U, self.bias_gate, self.bias_update))
+
+    def map_step_inputs(self, x: Tensor) -> Tensor:
+        """:meth:`step_inputs` of every pixel of ``x`` ``(N, I, A, B)``, feature-first
+        ``(H, N, A, B)``: ``W x + bias_gate`` written straight in that layout (one product per
+        image, no transposed copy, no separate bias pass), with a backward of one product per
+        image for each gradient."""
+        return _MapProjection.apply(x, self.W, self.bias_gate)
 
 
 def _fastgrnn_steps(xb: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
@@ -478,6 +506,82 @@ class _FastGRNNKernelRecurrence(torch.autograd.Function):
             grad_h.contiguous(), source, *ctx.args, U, flat_bias, *ctx.tail)
         return (grad_source, grad_U, grad_bias.view(ctx.bias_shape), grad_sig_zeta,
                 grad_sig_sum, None, None, None, None, None, None)
+
+
+class _FastGRNNKernelWindows(torch.autograd.Function):
+    """Several window sets of one map through the C++ kernel (see
+    :meth:`FastGRNNCell.window_recurrences`): one output per set; the backward adds all sets'
+    gradients into one gradient of the map (one zero fill) and sums the parameters'."""
+
+    @staticmethod
+    def forward(ctx: Any, source: Tensor, U: Tensor, bias_delta: Tensor, sig_zeta: Tensor,
+                sig_sum: Tensor, quant: bool, kernel: Any, windows: Tuple[Tuple[int, ...], ...]):
+        source, U = source.contiguous(), U.contiguous()
+        flat_bias = bias_delta.reshape(-1).contiguous()
+        ctx.windows, ctx.tail = windows, (float(sig_zeta), float(sig_sum), quant)
+        ctx.kernel, ctx.bias_shape = kernel, bias_delta.shape
+        ctx.save_for_backward(source, U, flat_bias)
+        return tuple(kernel.fastgrnn_forward(source, dim, size, step, reverse, U, flat_bias,
+                                             *ctx.tail) for dim, size, step, reverse in windows)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, *grads: Optional[Tensor]):
+        source, U, flat_bias = ctx.saved_tensors
+        grad_source = None
+        totals = None
+        for (dim, size, step, reverse), grad in zip(ctx.windows, grads):
+            if grad is None:  # an unused output adds nothing
+                continue
+            if grad_source is None:
+                grad_source = torch.zeros_like(source)
+            parts = ctx.kernel.fastgrnn_backward(grad.contiguous(), source, dim, size, step,
+                                                 reverse, U, flat_bias, *ctx.tail,
+                                                 grad_into=grad_source)[1:]
+            totals = parts if totals is None else [a + b for a, b in zip(totals, parts)]
+        if totals is None:
+            return (None, ) * 8
+        grad_U, grad_bias, grad_sig_zeta, grad_sig_sum = totals
+        return (grad_source, grad_U, grad_bias.view(ctx.bias_shape), grad_sig_zeta, grad_sig_sum,
+                None, None, None)
+
+
+class _MapProjection(torch.autograd.Function):
+    """``W x + b`` per pixel of ``x`` ``(N, I, A, B)`` into a feature-first ``(H, N, A, B)`` map.
+
+    One product per image written straight into its slice of the map (BLAS writes a strided
+    output, so there is no transposed copy); the backward is likewise one product per image
+    for the input's gradient and one accumulated product per image for ``W``'s.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, W: Tensor, bias: Tensor) -> Tensor:
+        batch, _, height, width = x.shape
+        out = x.new_empty(W.shape[0], batch, height * width)
+        bias_column = bias[:, None]
+        for n in range(batch):
+            torch.addmm(bias_column, W, x[n].reshape(x.shape[1], -1), out=out[:, n])
+        ctx.save_for_backward(x, W)
+        return out.view(W.shape[0], batch, height, width)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor):
+        x, W = ctx.saved_tensors
+        batch, chans = x.shape[:2]
+        grad = grad.contiguous().view(W.shape[0], batch, x.shape[2] * x.shape[3])
+        grad_x = grad_W = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = x.new_empty(x.shape)
+            for n in range(batch):
+                torch.mm(W.t(), grad[:, n], out=grad_x[n].view(chans, -1))
+        if ctx.needs_input_grad[1]:
+            grad_W = torch.zeros_like(W)
+            for n in range(batch):
+                grad_W.addmm_(grad[:, n], x[n].reshape(chans, -1).t())
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum((1, 2))
+        return grad_x, grad_W, grad_bias
 
 
 class GRUCell(BaseRNNCell):

@@ -12,6 +12,7 @@ The kernel is used for CPU tensors only; other devices, tracers and exporters ru
 path (standard tensor ops).
 """
 import hashlib
+import logging
 import os
 import os.path as osp
 import platform
@@ -64,6 +65,19 @@ def _build_name(flags: list) -> str:
     return f'rnnpool_fastgrnn_cpu_{digest.hexdigest()[:12]}'
 
 
+def _import_cpp_extension():
+    """``torch.utils.cpp_extension``, without its import-time 'No CUDA runtime is found'
+    warning on machines without CUDA (irrelevant to a CPU kernel)."""
+    logger = logging.getLogger('torch.utils.cpp_extension')
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils import cpp_extension
+    finally:
+        logger.setLevel(level)
+    return cpp_extension
+
+
 def load_cpu_kernel(verbose: bool = False) -> Optional[Any]:
     """The compiled kernel module, building it if needed; None if disabled or unbuildable.
 
@@ -76,7 +90,7 @@ def load_cpu_kernel(verbose: bool = False) -> Optional[Any]:
     _state['tried'] = True
     start = time.perf_counter()
     try:
-        from torch.utils import cpp_extension
+        cpp_extension = _import_cpp_extension()
         if os.name == 'nt':
             flags = ['/O2']
         else:  # -fno-trapping-math lets the float -> int conversion of exp vectorise

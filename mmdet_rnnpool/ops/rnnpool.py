@@ -23,9 +23,14 @@ How it is vectorised (the result equals the per-patch algorithm exactly):
   forward and backward passes over a patch's summaries run as one batch.
 
 On CPU (float32 / float64) FastGRNN runs in a C++ kernel (:mod:`.cpu_kernels`, built on first
-use): it reads every window straight from the map, runs the sequences in tiles of 64 whose
-state stays in cache for all their steps, and its backward recomputes a tile's steps instead
-of storing them and adds the windows' gradient straight into the map's. Elsewhere (other
+use): it reads every window straight from the map (a tile's windows are a few runs of
+neighbouring windows: vector copies, or permutes for strided window starts), runs the
+sequences in tiles of 64 whose state stays in cache for all their steps, and its backward
+recomputes a tile's steps instead of storing them and adds the windows' gradient straight into
+the map's. There (:func:`_rnn_pool2d_kernel`) RNN1's step inputs are written straight into
+the feature-first map, one product per image, and each map's window sets (RNN1's rows and
+columns; RNN2's forward and backward runs) are one autograd node sharing one gradient of the
+map. Elsewhere (other
 devices, GRU / LSTM, or where the kernel cannot be built) the windows are materialised
 (``unfold``) and the cells step in Python, one time step at a time over all sequences;
 FastGRNN then trains through a hand-written fused backward (see
@@ -236,6 +241,10 @@ def rnn_pool2d(x: Tensor,
     need_w = (out_w - 1) * sw + kw
     keep_h, keep_w = min(in_h, need_h - ph), min(in_w, need_w - pw)
 
+    map_kernel = [getattr(cell, 'map_kernel', None) for cell in (rnn1, rnn2)]
+    if all(map_kernel) and all(fn(x) is not None for fn in map_kernel):
+        return _rnn_pool2d_kernel(x, rnn1, rnn2, (kh, kw), (sh, sw), (ph, pw), (out_h, out_w))
+
     # Feature-first layout (K, N, H, W) throughout: each gate of a step is a contiguous block
     # of rows, and the per-step inputs of all patch rows / columns are windows (unfold) of the
     # map, copied once into (K, T, sequences).
@@ -278,6 +287,46 @@ def rnn_pool2d(x: Tensor,
         outs.append(last.view(hid2, 2, batch, out_h, out_w))
     out = torch.cat(outs, 1)  # (H2, 4, N, out_h, out_w)
     return out.permute(2, 1, 0, 3, 4).reshape(batch, 4 * hid2, out_h, out_w)
+
+
+def _rnn_pool2d_kernel(x: Tensor, rnn1: BaseRNNCell, rnn2: BaseRNNCell, kernel: Tuple[int, int],
+                       stride: Tuple[int, int], padding: Tuple[int, int],
+                       out_size: Tuple[int, int]) -> Tensor:
+    """:func:`rnn_pool2d` where both cells run in the C++ CPU kernel (same results).
+
+    Every recurrence reads its windows straight from a map; each map's window sets (RNN1's rows
+    and columns, RNN2's forward and backward runs) are one autograd node, so the backward
+    fills one gradient per map. Without padding, RNN1's step inputs are written straight into
+    the feature-first map (:meth:`FastGRNNCell.map_step_inputs`) and not cropped: the windows
+    never reach the rows / columns that no patch visits (at most ``stride - 1`` of them), so
+    RNN1 runs over those few extra rows / columns' sequences instead of copying the map.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (out_h, out_w) = kernel, stride, padding, out_size
+    batch, _, in_h, in_w = (int(v) for v in x.shape)
+    need_h, need_w = (out_h - 1) * sh + kh, (out_w - 1) * sw + kw
+    consts1 = rnn1.precompute()
+    if ph == 0 and pw == 0 and need_h <= in_h and need_w <= in_w:
+        step_map = rnn1.map_step_inputs(x)  # (K1, N, in_h, in_w)
+    else:  # zero padding applies to W x, before the bias
+        proj = torch.bmm(rnn1.W.expand(batch, -1, -1), x.flatten(2))
+        proj = proj.view(batch, rnn1.W.shape[0], in_h, in_w).transpose(0, 1)
+        proj = F.pad(proj, (pw, need_w - pw - in_w, ph, need_h - ph - in_h))
+        step_map = rnn1.step_inputs(proj, consts1).contiguous()
+    map_h, map_w = step_map.shape[2:]
+    row_summaries, col_summaries = rnn1.window_recurrences(
+        step_map, [(3, kw, sw, False), (2, kh, sh, False)], consts1)
+
+    consts2 = rnn2.precompute()
+    # step_inputs(W s) of FastGRNN, W s + bias_gate, as one product.
+    q_rows = torch.addmm(rnn2.bias_gate[:, None], rnn2.W, row_summaries)
+    q_cols = torch.addmm(rnn2.bias_gate[:, None], rnn2.W, col_summaries)
+    q_rows = q_rows.view(q_rows.shape[0], batch, map_h, out_w)
+    q_cols = q_cols.view(q_cols.shape[0], batch, out_h, map_w)
+    outs = rnn2.window_recurrences(q_rows, [(2, kh, sh, False), (2, kh, sh, True)], consts2)
+    outs += rnn2.window_recurrences(q_cols, [(3, kw, sw, False), (3, kw, sw, True)], consts2)
+    hid2 = rnn2.hidden_size
+    out = torch.stack(outs).view(4, hid2, batch, out_h, out_w)
+    return out.permute(2, 0, 1, 3, 4).reshape(batch, 4 * hid2, out_h, out_w)
 
 
 @MODELS.register_module()

@@ -65,6 +65,26 @@ def test_kernel_equals_python_path(kernel, python_path, nonlinearity, geometry):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
+# Without padding the kernel path writes RNN1's step inputs straight into the map and does not
+# crop the rows / columns that no patch visits (here 2 rows and 1 column).
+@pytest.mark.parametrize('geometry', [
+    dict(kernel_size=(5, 4), stride=3),
+    dict(kernel_size=4, stride=(2, 4)),
+])
+def test_kernel_without_padding_equals_python_path(kernel, python_path, geometry):
+    pool = _pool('standard', **geometry)
+    torch.manual_seed(2)
+    x = 2 * torch.randn(3, 3, 37, 29, dtype=torch.float64)
+    python_path(True)
+    expected = _output_and_grads(pool, x)
+    python_path(False)
+    got = _output_and_grads(pool, x)
+    assert got[0].shape == expected[0].shape
+    for a, b in zip(got, expected):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
 def test_kernel_window_modes_equal_materialised_windows(kernel):
     torch.manual_seed(0)
     hid = 6
@@ -92,6 +112,36 @@ def test_kernel_window_modes_equal_materialised_windows(kernel):
             torch.testing.assert_close(got_grads[0], windows_var.grad, rtol=0, atol=1e-12)
             for a, b in zip(got_grads[1:], want_grads[1:]):  # sums in another order
                 torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_float32_strided_windows_equal_materialised_windows(kernel):
+    # float32 runs of strided windows longer than a vector (the AVX-512 permute loads / adds
+    # where the CPU has them), and two window sets adding into one map gradient (grad_into).
+    torch.manual_seed(1)
+    hid = 5
+    feature_map = torch.randn(hid, 2, 41, 150)
+    U = 0.5 * torch.randn(hid, hid)
+    bias_delta = torch.randn(hid)
+    for step in range(1, 10):
+        for dim, size in ((3, step + 1), (3, 2 * step), (2, step + 2)):
+            windows = _windows(feature_map, dim, size, step).contiguous()
+            want = kernel.fastgrnn_forward(windows, 0, size, 1, False, U, bias_delta, 0.3, 0.8,
+                                           False)
+            got = kernel.fastgrnn_forward(feature_map, dim, size, step, False, U, bias_delta,
+                                          0.3, 0.8, False)
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+            grad = torch.randn_like(want)
+            want_grads = kernel.fastgrnn_backward(grad, windows, 0, size, 1, False, U,
+                                                  bias_delta, 0.3, 0.8, False)
+            windows_var = feature_map.clone().requires_grad_(True)
+            _windows(windows_var, dim, size, step).backward(want_grads[0])
+            shared = torch.full_like(feature_map, 0.25)
+            got_grads = kernel.fastgrnn_backward(grad, feature_map, dim, size, step, False, U,
+                                                 bias_delta, 0.3, 0.8, False, grad_into=shared)
+            assert got_grads[0] is shared
+            torch.testing.assert_close(shared - 0.25, windows_var.grad, rtol=0, atol=1e-5)
+            for a, b in zip(got_grads[1:], want_grads[1:]):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)
 
 
 def test_kernel_gradcheck_through_windows(kernel):

@@ -57,11 +57,11 @@ void check_inputs(const at::Tensor& xb, const at::Tensor& U, const at::Tensor& b
 // (H, N, A, B) map, ordered like the map with that dim replaced by the window index (as
 // rnnpool.py's _windows): window (n, w, b) of mode 2 reads rows w * stride + t, column b;
 // window (n, a, w) of mode 3 reads row a, columns w * stride + t; `reverse` runs each window
-// backwards. A tile is 64 consecutive windows (a lane-offset table says where each starts).
+// backwards. A tile is 64 consecutive windows (a few runs of neighbouring windows, see Layout).
 // In the backward, a task is a set of tiles whose windows no other task's windows overlap,
 // so that it may add into the map's gradient without races: all windows of one image (mode
-// 2) or of a block of image rows (mode 3, sized so that they fill whole tiles where
-// possible); in the forward, and for plain inputs, every tile is a task.
+// 2) or of a block of image rows (mode 3, sized so that they fill their tiles but for a few
+// lanes); in the forward, and for plain inputs, every tile is a task.
 struct Plan {
   int mode;
   int64_t N, A, B, steps, stride, count, tasks, tiles_per_task, out_size;
@@ -77,7 +77,7 @@ struct Plan {
       N = 1, A = 1, steps = src.size(1), B = src.size(2), stride = 1, count = 1;
       out_size = windows_per_task = B;
       tasks = 1;
-      layout = {steps * B, B, 1, nullptr, reverse};
+      layout = {steps * B, B, 1, nullptr, 0, reverse};
     } else {
       TORCH_CHECK(mode == 2 || mode == 3, "fastgrnn_cpu: mode must be 0, 2 or 3");
       TORCH_CHECK(src.dim() == 4, "fastgrnn_cpu: expected a (H, N, A, B) map");
@@ -86,12 +86,22 @@ struct Plan {
       TORCH_CHECK(steps >= 1 && stride >= 1 && along >= steps, "fastgrnn_cpu: bad windows");
       count = (along - steps) / stride + 1;
       out_size = N * count * lanes;
-      layout = {N * A * B, mode == 2 ? B : 1, 0, nullptr, reverse};
+      layout = {N * A * B, mode == 2 ? B : 1, 0, nullptr, 0, reverse};
       if (mode == 2) {
         windows_per_task = count * B;
         tasks = N;
       } else {
-        const int64_t rows = kTile / std::gcd(kTile, count);  // rows * count % 64 == 0
+        // The fewest rows whose windows fill their tiles but for at most 1/32 of the lanes:
+        // small tasks, so that threads share even a short map (RNN2's) evenly; at most
+        // 64 / gcd(64, count) rows, whose windows fill whole tiles.
+        int64_t rows = kTile / std::gcd(kTile, count);
+        for (int64_t r = 1; r < rows; ++r) {
+          const int64_t lanes = (r * count + kTile - 1) / kTile * kTile;
+          if ((lanes - r * count) * 32 <= lanes) {
+            rows = r;
+            break;
+          }
+        }
         windows_per_task = rows * count;
         tasks = (N * A + rows - 1) / rows;
       }
@@ -108,22 +118,29 @@ struct Plan {
     int64_t m0, width;
   };
 
-  // Tile w of a task (width 0: none); for modes 2 / 3 fills offsets (kTile entries).
-  Tile tile(int64_t task, int64_t w, int64_t* offsets) const {
+  // Tile w of a task (width 0: none); for modes 2 / 3 fills runs (at most kTile) and sets
+  // num_runs.
+  Tile tile(int64_t task, int64_t w, LaneRun* runs, int64_t* num_runs) const {
     const int64_t m_end = std::min(out_size, (task + 1) * windows_per_task);
     const int64_t m0 = task * windows_per_task + w * kTile;
     const int64_t width = std::max<int64_t>(0, std::min(kTile, m_end - m0));
+    int64_t n = 0;
     if (mode == 2) {
-      for (int64_t c = 0; c < width; ++c) {  // window (n, i, b)
+      for (int64_t c = 0; c < width; ++n) {  // window (n, i, b): neighbours along b
         const int64_t m = m0 + c, b = m % B, ni = m / B;
-        offsets[c] = (ni / count) * A * B + (ni % count) * stride * B + b;
+        const int64_t len = std::min(width - c, B - b);
+        runs[n] = {c, len, (ni / count) * A * B + (ni % count) * stride * B + b, 1};
+        c += len;
       }
     } else if (mode == 3) {
-      for (int64_t c = 0; c < width; ++c) {  // window (row m / count, start (m % count) * stride)
-        const int64_t m = m0 + c;
-        offsets[c] = (m / count) * B + (m % count) * stride;
+      for (int64_t c = 0; c < width; ++n) {  // window (row m / count, start (m % count) * stride)
+        const int64_t m = m0 + c, w = m % count;
+        const int64_t len = std::min(width - c, count - w);
+        runs[n] = {c, len, (m / count) * B + w * stride, stride};
+        c += len;
       }
     }
+    *num_runs = n;
     return {m0, width};
   }
 };
@@ -149,12 +166,12 @@ at::Tensor fastgrnn_forward(const at::Tensor& src, int64_t mode, int64_t steps, 
       // pre, z, h~, h (two slots); a torch allocation, so that memory profilers see it.
       at::Tensor buffer = at::empty({5 * block}, src.options());
       scalar_t* pre = buffer.data_ptr<scalar_t>();
-      std::vector<int64_t> offsets(kTile);
+      std::vector<LaneRun> runs(kTile);
       Cell<scalar_t> local = cell;
-      if (plan.mode != 0) local.layout.lane_offsets = offsets.data();
+      if (plan.mode != 0) local.layout.runs = runs.data();
       for (int64_t task = begin; task < end; ++task)
         for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
-          const Plan::Tile tile = plan.tile(task, w, offsets.data());
+          const Plan::Tile tile = plan.tile(task, w, runs.data(), &local.layout.num_runs);
           if (tile.width == 0) break;
           const int64_t base = plan.mode == 0 ? tile.m0 : 0;
           const scalar_t* h = tile_forward(local, x, base, tile.width, false, pre,
@@ -174,15 +191,26 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
                                           int64_t mode, int64_t steps, int64_t stride,
                                           bool reverse, const at::Tensor& U,
                                           const at::Tensor& bias_delta,
-                                          double sig_zeta, double sig_sum, bool quant) {
+                                          double sig_zeta, double sig_sum, bool quant,
+                                          const c10::optional<at::Tensor>& grad_into) {
   check_inputs(src, U, bias_delta);
   const Plan plan(src, static_cast<int>(mode), steps, stride, reverse, true);
   const int64_t H = src.size(0), L = plan.out_size;
   TORCH_CHECK(grad_out.dim() == 2 && grad_out.size(0) == H && grad_out.size(1) == L &&
                   grad_out.is_contiguous() && grad_out.scalar_type() == src.scalar_type(),
               "fastgrnn_cpu: grad_out must be contiguous (H, L)");
-  // Plain inputs get each gradient element once; windows of a map add up.
-  at::Tensor grad_src = plan.mode == 0 ? at::empty_like(src) : at::zeros_like(src);
+  // Plain inputs get each gradient element once; windows of a map add up, into grad_into
+  // where given (several window sets of one map share one gradient: no zero fill and sum each).
+  at::Tensor grad_src;
+  if (grad_into.has_value() && grad_into->defined()) {
+    TORCH_CHECK(plan.mode != 0, "fastgrnn_cpu: grad_into is for windows of a map");
+    TORCH_CHECK(grad_into->sizes() == src.sizes() && grad_into->is_contiguous() &&
+                    grad_into->scalar_type() == src.scalar_type() && grad_into->device().is_cpu(),
+                "fastgrnn_cpu: grad_into must be a contiguous CPU tensor shaped like the map");
+    grad_src = *grad_into;
+  } else {
+    grad_src = plan.mode == 0 ? at::empty_like(src) : at::zeros_like(src);
+  }
   const at::Tensor Ut = U.t().contiguous();
   const int threads = at::get_num_threads();
   // Per-thread sums in double: grad U (H*H), grad bias_delta (H), sig_zeta, sig_sum.
@@ -201,12 +229,12 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
       at::Tensor workspace =
           at::empty({backward_workspace_size(cell) + block}, src.options());
       scalar_t* g = workspace.data_ptr<scalar_t>();
-      std::vector<int64_t> offsets(kTile);
+      std::vector<LaneRun> runs(kTile);
       Cell<scalar_t> local = cell;
-      if (plan.mode != 0) local.layout.lane_offsets = offsets.data();
+      if (plan.mode != 0) local.layout.runs = runs.data();
       for (int64_t task = begin; task < end; ++task)
         for (int64_t w = 0; w < plan.tiles_per_task; ++w) {
-          const Plan::Tile tile = plan.tile(task, w, offsets.data());
+          const Plan::Tile tile = plan.tile(task, w, runs.data(), &local.layout.num_runs);
           if (tile.width == 0) break;
           for (int64_t i = 0; i < H; ++i) {
             scalar_t* to = g + i * kTile;
@@ -235,5 +263,8 @@ std::vector<at::Tensor> fastgrnn_backward(const at::Tensor& grad_out, const at::
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fastgrnn_forward", &fastgrnn_forward,
         "FastGRNN last state over plain (H, T, M) step inputs or the windows of a map");
-  m.def("fastgrnn_backward", &fastgrnn_backward, "Gradients of fastgrnn_forward (recomputing)");
+  m.def("fastgrnn_backward", &fastgrnn_backward, "Gradients of fastgrnn_forward (recomputing)",
+        py::arg("grad_out"), py::arg("src"), py::arg("mode"), py::arg("steps"), py::arg("stride"),
+        py::arg("reverse"), py::arg("U"), py::arg("bias_delta"), py::arg("sig_zeta"),
+        py::arg("sig_sum"), py::arg("quant"), py::arg("grad_into") = py::none());
 }

@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace rnnpool_cpu {
 
 
@@ -134,12 +138,14 @@ inline void gemm_nt_block(int64_t k, const T* __restrict A, int64_t lda, const T
 template <typename T>
 void gemm_nt_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B,
                  int64_t ldb, T* C, int64_t ldc) {
-  constexpr int RA = 4, RB = 2;
+  constexpr int RA = 4, RB = 4;
   int64_t i = 0;
   for (; i + RA <= m; i += RA) {
     int64_t j = 0;
     for (; j + RB <= n; j += RB)
       gemm_nt_block<T, RA, RB>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
+    for (; j + 2 <= n; j += 2)
+      gemm_nt_block<T, RA, 2>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
     for (; j < n; ++j)
       gemm_nt_block<T, RA, 1>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
   }
@@ -148,16 +154,166 @@ void gemm_nt_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const
       gemm_nt_block<T, 1, 1>(k, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc);
 }
 
+// A run of a tile's columns whose step inputs lie at equal distances: column c0 + j is at
+// offset + j * stride (relative to the tile's base, row and step offsets).
+struct LaneRun {
+  int64_t c0, len, offset, stride;
+};
+
 // Where the step inputs of a tile's sequences are: element (row k, step t, column c) of a
 // tile whose first element is at offset base lies at base + k * row_stride + t * step_stride
-// + c * lane_stride (or + lane_offsets[c]). Plain (H, T, M)
+// + c * lane_stride, or, where runs are set, at the place its run gives. Plain (H, T, M)
 // sequences: base = m0, row_stride = T * M, step_stride = M, lane_stride = 1. Windows of a
-// (H, N, A, B) map (see fastgrnn_cpu.cpp) use the map's strides instead.
+// (H, N, A, B) map (see fastgrnn_cpu.cpp) use the map's strides and runs (a tile's windows
+// are a few runs of consecutive windows: neighbours along the map's rows, or window starts
+// `stride` apart), so that the loads and stores are whole-vector copies or permutes.
 struct Layout {
   int64_t row_stride, step_stride, lane_stride;
-  const int64_t* lane_offsets;  // if set: column c at lane_offsets[c] instead of c * lane_stride
-  bool reverse;                 // step t reads element steps - 1 - t (a backward-order run)
+  const LaneRun* runs;  // if set: num_runs runs cover the tile's columns
+  int64_t num_runs;
+  bool reverse;         // step t reads element steps - 1 - t (a backward-order run)
 };
+
+// dst[j] = src[j * stride] and dst[j * stride] += src[j], j < len: scalar in general (AVX-512's
+// gather instruction measured no faster than scalar loads); float on AVX-512 with stride 2..8
+// (RNNPool's window steps) takes the 16 values of a vector from `stride` consecutive vectors
+// with two-source permutes. Masked loads / stores touch only the elements of the run (masked-off
+// lanes neither fault nor write), so neither reads nor writes leave it.
+template <typename T>
+inline void gather_strided(T* __restrict dst, const T* __restrict src, int64_t len,
+                           int64_t stride) {
+  for (int64_t j = 0; j < len; ++j) dst[j] = src[j * stride];
+}
+
+template <typename T>
+inline void scatter_add_strided(T* __restrict dst, const T* __restrict src, int64_t len,
+                                int64_t stride) {
+  for (int64_t j = 0; j < len; ++j) dst[j * stride] += src[j];
+}
+
+// dst[j] = src[j] and dst[j] += src[j], j < len: short runs (up to a tile), inline (a libc
+// memcpy call per run and row cost more than the step's product); masked AVX-512 for float.
+template <typename T>
+inline void copy_run(T* __restrict dst, const T* __restrict src, int64_t len) {
+  for (int64_t j = 0; j < len; ++j) dst[j] = src[j];
+}
+
+template <typename T>
+inline void add_run(T* __restrict dst, const T* __restrict src, int64_t len) {
+  for (int64_t j = 0; j < len; ++j) dst[j] += src[j];
+}
+
+#if defined(__AVX512F__)
+constexpr int64_t kMaxPermuteStride = 8;
+
+// Per stride s in 2..8: gather: output lane j comes from element j s, in pair q = j s / 32 of
+// the s vectors, at (j s) % 32; scatter: lane l of target vector v (element 16 v + l) receives
+// value (16 v + l) / s where s divides 16 v + l.
+struct StridedPermutes {
+  __m512i gather_index[kMaxPermuteStride + 1][kMaxPermuteStride / 2];
+  __mmask16 gather_lanes[kMaxPermuteStride + 1][kMaxPermuteStride / 2];
+  __m512i scatter_index[kMaxPermuteStride + 1][kMaxPermuteStride];
+  __mmask16 scatter_lanes[kMaxPermuteStride + 1][kMaxPermuteStride];
+
+  StridedPermutes() {
+    alignas(64) int32_t index[16];
+    for (int64_t s = 2; s <= kMaxPermuteStride; ++s) {
+      for (int64_t q = 0; q < (s + 1) / 2; ++q) {
+        unsigned lanes = 0;
+        for (int64_t j = 0; j < 16; ++j) {
+          const int64_t at = j * s - 32 * q;
+          index[j] = static_cast<int32_t>(at & 31);
+          if (at >= 0 && at < 32) lanes |= 1u << j;
+        }
+        gather_index[s][q] = _mm512_load_si512(index);
+        gather_lanes[s][q] = static_cast<__mmask16>(lanes);
+      }
+      for (int64_t v = 0; v < s; ++v) {
+        unsigned lanes = 0;
+        for (int64_t l = 0; l < 16; ++l) {
+          const int64_t at = 16 * v + l;
+          index[l] = static_cast<int32_t>(at / s);
+          if (at % s == 0) lanes |= 1u << l;
+        }
+        scatter_index[s][v] = _mm512_load_si512(index);
+        scatter_lanes[s][v] = static_cast<__mmask16>(lanes);
+      }
+    }
+  }
+};
+
+inline const StridedPermutes& strided_permutes() {
+  static const StridedPermutes permutes;
+  return permutes;
+}
+
+inline __mmask16 first_lanes(int64_t n) {  // the lanes below n (n clamped to 0..16)
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                 : static_cast<__mmask16>(n <= 0 ? 0u : (1u << n) - 1u);
+}
+
+template <>
+inline void copy_run<float>(float* __restrict dst, const float* __restrict src, int64_t len) {
+  for (int64_t j = 0; j < len; j += 16) {
+    const __mmask16 lanes = first_lanes(len - j);
+    _mm512_mask_storeu_ps(dst + j, lanes, _mm512_maskz_loadu_ps(lanes, src + j));
+  }
+}
+
+template <>
+inline void add_run<float>(float* __restrict dst, const float* __restrict src, int64_t len) {
+  for (int64_t j = 0; j < len; j += 16) {
+    const __mmask16 lanes = first_lanes(len - j);
+    _mm512_mask_storeu_ps(dst + j, lanes, _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, dst + j),
+                                                        _mm512_maskz_loadu_ps(lanes, src + j)));
+  }
+}
+
+template <>
+inline void gather_strided<float>(float* __restrict dst, const float* __restrict src, int64_t len,
+                                  int64_t stride) {
+  if (stride < 2 || stride > kMaxPermuteStride) {
+    for (int64_t j = 0; j < len; ++j) dst[j] = src[j * stride];
+    return;
+  }
+  const StridedPermutes& p = strided_permutes();
+  for (int64_t j = 0; j < len; j += 16) {
+    const int64_t count = std::min<int64_t>(16, len - j);
+    const int64_t need = (count - 1) * stride + 1;  // elements spanned by this vector's values
+    const float* base = src + j * stride;
+    __m512 out = _mm512_setzero_ps();
+    for (int64_t q = 0; 32 * q < need; ++q) {
+      const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(need - 32 * q), base + 32 * q);
+      const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(need - 32 * q - 16), base + 32 * q + 16);
+      out = _mm512_mask_mov_ps(out, p.gather_lanes[stride][q],
+                               _mm512_permutex2var_ps(lo, p.gather_index[stride][q], hi));
+    }
+    _mm512_mask_storeu_ps(dst + j, first_lanes(count), out);
+  }
+}
+
+template <>
+inline void scatter_add_strided<float>(float* __restrict dst, const float* __restrict src,
+                                       int64_t len, int64_t stride) {
+  if (stride < 2 || stride > kMaxPermuteStride) {
+    for (int64_t j = 0; j < len; ++j) dst[j * stride] += src[j];
+    return;
+  }
+  const StridedPermutes& p = strided_permutes();
+  for (int64_t j = 0; j < len; j += 16) {
+    const int64_t count = std::min<int64_t>(16, len - j);
+    const int64_t need = (count - 1) * stride + 1;
+    const __m512 values = _mm512_maskz_loadu_ps(first_lanes(count), src + j);
+    float* base = dst + j * stride;
+    for (int64_t v = 0; 16 * v < need; ++v) {
+      const __mmask16 lanes = p.scatter_lanes[stride][v] & first_lanes(need - 16 * v);
+      const __m512 add = _mm512_maskz_permutexvar_ps(lanes, p.scatter_index[stride][v], values);
+      const __m512 target = _mm512_maskz_loadu_ps(lanes, base + 16 * v);
+      _mm512_mask_storeu_ps(base + 16 * v, lanes, _mm512_add_ps(target, add));
+    }
+  }
+}
+#endif
 
 template <typename T>
 struct Cell {
@@ -213,8 +369,14 @@ inline void load_step(const Cell<T>& cell, const T* src, int64_t base, int64_t t
   for (int64_t i = 0; i < cell.H; ++i) {
     const T* from = src + base + i * l.row_stride + step * l.step_stride;
     T* dst = pre + i * kTile;
-    if (l.lane_offsets != nullptr) {
-      for (int64_t c = 0; c < width; ++c) dst[c] = from[l.lane_offsets[c]];
+    if (l.runs != nullptr) {
+      for (int64_t r = 0; r < l.num_runs; ++r) {
+        const LaneRun& run = l.runs[r];
+        if (run.stride == 1)
+          copy_run(dst + run.c0, from + run.offset, run.len);
+        else
+          gather_strided(dst + run.c0, from + run.offset, run.len, run.stride);
+      }
     } else if (l.lane_stride == 1) {
       std::memcpy(dst, from, width * sizeof(T));
     } else {
@@ -234,8 +396,17 @@ inline void store_step_grad(const Cell<T>& cell, const T* grad_pre, int64_t ld, 
   for (int64_t i = 0; i < cell.H; ++i) {
     T* to = grad_src + base + i * l.row_stride + step * l.step_stride;
     const T* from = grad_pre + i * ld;
-    if (l.lane_offsets != nullptr) {
-      for (int64_t c = 0; c < width; ++c) to[l.lane_offsets[c]] += from[c];
+    if (l.runs != nullptr) {
+      for (int64_t r = 0; r < l.num_runs; ++r) {
+        const LaneRun& run = l.runs[r];
+        T* __restrict out = to + run.offset;
+        const T* __restrict in = from + run.c0;
+        if (run.stride == 1) {
+          add_run(out, in, run.len);
+        } else {
+          scatter_add_strided(out, in, run.len, run.stride);
+        }
+      }
     } else if (!cell.accumulate && l.lane_stride == 1) {
       std::memcpy(to, from, width * sizeof(T));
     } else if (l.lane_stride == 1) {
@@ -303,7 +474,7 @@ inline void backward_row(const Cell<T>& cell, const T* __restrict z, const T* __
 template <typename T>
 int64_t backward_workspace_size(const Cell<T>& cell) {
   const int64_t block = cell.H * kTile;
-  return 3 * block + 3 * kTile + cell.H * cell.H + 5 * block * cell.steps;
+  return 3 * block + 3 * kTile + cell.H * cell.H + 4 * block * cell.steps;
 }
 
 // Backward of one tile (inputs at base, see Layout; g (H, kTile) holds dL/dh of its last
@@ -316,8 +487,7 @@ void tile_backward(const Cell<T>& cell, const T* x, T* g, T* gx, int64_t base,
   const int64_t H = cell.H, steps = cell.steps;
   const int64_t block = H * kTile, ld = steps * kTile;
   // pre, g, per-column sums for bias_delta / sig_sum / sig_zeta, a zero row (h before the
-  // first step), grad U of the tile, then grad_pre, z, h~ and h of every step (H, steps, kTile)
-  // and h transposed.
+  // first step), grad U of the tile, then grad_pre, z, h~ and h of every step (H, steps, kTile).
   T* pre = workspace;
   T* acc_bd = pre + 2 * block;
   T* acc_ss = acc_bd + block;
@@ -328,7 +498,6 @@ void tile_backward(const Cell<T>& cell, const T* x, T* g, T* gx, int64_t base,
   T* z_all = gp_all + H * ld;
   T* ht_all = z_all + H * ld;
   T* h_all = ht_all + H * ld;
-  T* hT = h_all + H * ld;  // h of steps 0 .. steps - 2 transposed, (K, H)
   tile_forward(cell, x, base, width, true, pre, z_all, ht_all, h_all);
   std::fill(acc_bd, gp_all, T(0));
   for (int64_t t = steps - 1; t >= 0; --t) {
@@ -347,16 +516,10 @@ void tile_backward(const Cell<T>& cell, const T* x, T* g, T* gx, int64_t base,
     // g = g z + U^T grad_pre (the gradient reaching h of step t - 1).
     gemm_acc<T>(H, kTile, H, cell.Ut, H, gp_all + t * kTile, ld, g, kTile);
   }
-  // grad U = sum over steps t >= 1 of grad_pre_t h_{t-1}^T: one product over the tile, with
-  // h transposed (K, H) when H fills whole register blocks, else as dot products of rows.
+  // grad U = sum over steps t >= 1 of grad_pre_t h_{t-1}^T: one product over the tile, as
+  // dot products of rows (grad_pre and h of all steps lie along the rows; no transposed copy).
   const int64_t K = (steps - 1) * kTile;
-  if (K > 0 && H % (kVecBytes / int64_t(sizeof(T)) * kBlockVecs) == 0) {
-    for (int64_t j = 0; j < H; ++j)
-      for (int64_t k = 0; k < K; ++k) hT[k * H + j] = h_all[j * ld + k];
-    gemm_acc<T>(H, H, K, gp_all + kTile, ld, hT, H, gU, H);
-  } else if (K > 0) {
-    gemm_nt_acc<T>(H, H, K, gp_all + kTile, ld, h_all, ld, gU, H);
-  }
+  if (K > 0) gemm_nt_acc<T>(H, H, K, gp_all + kTile, ld, h_all, ld, gU, H);
   for (int64_t e = 0; e < H * H; ++e) sum[e] += gU[e];
   for (int64_t i = 0; i < H; ++i)
     for (int64_t c = 0; c < kTile; ++c) sum[H * H + i] += acc_bd[i * kTile + c];
