@@ -10,6 +10,7 @@ import numpy as np
 
 from .ir import (AddLayer, ConvLayer, DetectLevel, FastGRNNCell, L2NormLayer, MBConvLayer,
                  RNNPoolLayer, StreamHead, StreamSpec)
+from .rnnpool_plan import emit_cell_plans, plan_field
 
 _CTYPES = {
     np.dtype(np.int8): 'int8_t',
@@ -148,14 +149,14 @@ def emit_rnnpool(layer: RNNPoolLayer, prefix: str) -> Tuple[List[str], str]:
     p = c_ident(prefix)
     l1, init1 = _emit_cell(layer.rnn1, f'{p}_r1')
     l2, init2 = _emit_cell(layer.rnn2, f'{p}_r2')
-    lines = l1 + l2 + [
+    lines = l1 + l2 + emit_cell_plans(layer, p) + [
         f'static const rp_rnnpool_layer {p} = {{',
         f'    {layer.patch[0]}, {layer.patch[1]}, {layer.stride[0]}, {layer.stride[1]},',
         f'    {_dims(layer.in_shape)}, {_dims(layer.out_shape)}, {layer.input_offset},',
         f'    {init1},',
         f'    {init2},',
         f'    {layer.output_multiplier}, {layer.output_rshift}, {layer.output_offset}, '
-        f'{layer.act_min}, {layer.act_max}, {int(layer.row_cache)}',
+        f'{layer.act_min}, {layer.act_max}, {int(layer.row_cache)}, {plan_field(p)}',
         '};',
     ]
     return lines, p

@@ -284,14 +284,13 @@ class RNNPoolLayer:
 
     @property
     def scratch_bytes(self) -> int:
-        """Scratch the runtime needs (``rp_rnnpool_get_buffer_size``: cell plans, input
-        terms, summaries, state, plus, with ``row_cache``, ``out_w * (ph - sh) * h1`` int16
-        row summaries)."""
+        """Scratch the runtime needs (``rp_rnnpool_get_buffer_size``: input terms, summaries,
+        state, plus, with ``row_cache``, ``out_w * (ph - sh) * h1`` int16 row summaries; the
+        cell plans are const data, ``rnnpool_plan.py``)."""
         ph, pw = self.patch
         h1, h2 = self.rnn1.hidden_size, self.rnn2.hidden_size
         hm, length, c = max(h1, h2), max(ph, pw), self.in_shape[2]
-        pairs = sum((a * b + 1) // 2 for a, b in ((h1, c), (h1, h1), (h2, h1), (h2, h2)))
-        minimum = (16 + 24 * (h1 + h2) + 4 * pairs + 4 * hm + 4 * length * hm + 2 * align4(c) +
+        minimum = (16 + 4 * hm + 4 * length * hm + 2 * align4(c) +
                    align4(2 * (ph + pw) * h1) + align4(2 * hm))
         if not self.row_cache:
             return minimum

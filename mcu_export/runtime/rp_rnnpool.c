@@ -21,9 +21,14 @@
  *   two neighbours share are moved instead of recomputed (rp_rnnpool_s8_row); from one patch
  *   row to the next, the row summaries of the rows they share are kept in a row cache in the
  *   scratch (rp_rnnpool_s8_row_at, the streamed front-end's entry).
- * - A "cell plan" in the scratch holds each cell's per-unit constants in the order the DSP path
- *   keeps its vectors (pair layout, rp_simd.h), with the biases folded, so the gate loop walks
- *   plain arrays and updates the state in place. Where every U shift is >= 33, the biases are
+ * - A "cell plan" holds each cell's per-unit constants in the order the DSP path keeps its
+ *   vectors (pair layout, rp_simd.h), with the biases folded, and (DSP) W and U unpacked to
+ *   int16 pairs, so the gate loop walks plain arrays and updates the state in place. The
+ *   exporter computes it (mcu_export/rnnpool_plan.py, the same rules as plan_cell() below) and
+ *   emits it as const data (flash), layer->plan; built with -DRP_RNNPOOL_SCRATCH_PLAN the
+ *   kernel rebuilds it in the scratch on every call instead (the old way, kept for the
+ *   benchmark's before / after and as the C statement of the rules). Where every U shift is
+ *   >= 33, the biases are
  *   small and U's row sums bound U . h so that its requantisation cannot reach the +-2^28 clamp
  *   (checked per cell), the gates take a branch-free path (SSAT / USAT, an SMLAD interpolation
  *   of the tables; quantSigmoid / quantTanh two units at a time on the DSP); any other cell
@@ -47,15 +52,19 @@ typedef struct {
     int w_fast;      /* every W shift in [33, 62] and W . x provably inside the +-2^28 clamp */
     int tables;      /* sigmoid / tanh tables instead of quantSigmoid / quantTanh */
     int pairs;       /* fast quant gates two units at a time (DSP; see step_quant_pairs) */
-    int32_t *cst;    /* 4 x hid, per position (loaded together): [0] U multiplier, [1] U shift
-                        (fast: rshift - 33; general: rshift), [2] dh = (tanh input bias) - bz
-                        (fast), [3] bz, folded into the input term (fast quant: bias_gate + Q,
-                        fast tables: bias_gate + 8Q, general: 0) */
-    int32_t *w_mult; /* W multiplier */
-    int32_t *w_sh;   /* W rshift (w_fast: rshift - 33) */
-    int32_t *wb;     /* DSP: W unpacked to int16 pairs, blocked (see unpack_block) */
-    int32_t *ub;     /* DSP: U, the same */
+    const int32_t *cst;    /* 4 x hid, per position (loaded together): [0] U multiplier, [1] U
+                              shift (fast: rshift - 33; general: rshift), [2] dh = (tanh input
+                              bias) - bz (fast), [3] bz, folded into the input term (fast quant:
+                              bias_gate + Q, fast tables: bias_gate + 8Q, general: 0) */
+    const int32_t *w_mult; /* W multiplier */
+    const int32_t *w_sh;   /* W rshift (w_fast: rshift - 33) */
+    const int32_t *wb;     /* DSP: W unpacked to int16 pairs, blocked (see unpack_block) */
+    const int32_t *ub;     /* DSP: U, the same */
 } cell_plan;
+
+#if RP_RNNPOOL_PAIR_LAYOUT != RP_USE_DSP
+#error "rp_types.h's RP_RNNPOOL_PAIR_LAYOUT must follow rp_simd.h's RP_USE_DSP"
+#endif
 
 /* The scratch, carved from the caller's buffer (every part 4-byte aligned). */
 typedef struct {
@@ -81,15 +90,26 @@ static int32_t row_overlap(const rp_rnnpool_layer *l)
     return l->stride_h < l->patch_h ? l->patch_h - l->stride_h : 0;
 }
 
+/* Bytes of the two cell plans built in the scratch (RP_RNNPOOL_SCRATCH_PLAN only). */
+static size_t plan_size(const rp_rnnpool_layer *l)
+{
+#ifdef RP_RNNPOOL_SCRATCH_PLAN
+    const size_t h1 = (size_t)l->rnn1.hidden_size, h2 = (size_t)l->rnn2.hidden_size;
+    const size_t c = (size_t)l->in.c;
+    return 4 * 6 * (h1 + h2) +
+           4 * ((h1 * c + 1) / 2 + (h1 * h1 + 1) / 2 + (h2 * h1 + 1) / 2 + (h2 * h2 + 1) / 2);
+#else
+    (void)l;
+    return 0;
+#endif
+}
+
 /* Scratch bytes without the row cache, in the order rnn_carve() lays them out. */
 static size_t min_size(const rp_rnnpool_layer *l)
 {
     const size_t h1 = (size_t)l->rnn1.hidden_size, h2 = (size_t)l->rnn2.hidden_size;
     const size_t len = (size_t)imax(l->patch_h, l->patch_w), hm = h1 > h2 ? h1 : h2;
-    const size_t c = (size_t)l->in.c;
-    return RP_HDR_BYTES + 4 * 6 * (h1 + h2) +
-           4 * ((h1 * c + 1) / 2 + (h1 * h1 + 1) / 2 + (h2 * h1 + 1) / 2 + (h2 * h2 + 1) / 2) +
-           4 * hm + 4 * len * hm +
+    return RP_HDR_BYTES + plan_size(l) + 4 * hm + 4 * len * hm +
            2 * (((size_t)l->in.c + 3) & ~(size_t)3) +
            RP_ALIGN4(2 * (size_t)(l->patch_h + l->patch_w) * h1) + RP_ALIGN4(2 * hm);
 }
@@ -99,27 +119,15 @@ static size_t cache_size(const rp_rnnpool_layer *l)
     return 2 * (size_t)l->out.w * (size_t)row_overlap(l) * (size_t)l->rnn1.hidden_size;
 }
 
-static void rnn_carve(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
+/* Carves the scratch; with RP_RNNPOOL_SCRATCH_PLAN, the plans' arrays come first (plan_mem:
+ * cst, w_mult, w_sh of RNN1 and RNN2, then wb, ub of RNN1 and RNN2). */
+static void rnn_carve(const rp_rnnpool_layer *l, void *buf, rnn_work *wk, int32_t **plan_mem)
 {
     const int32_t h1 = l->rnn1.hidden_size, h2 = l->rnn2.hidden_size;
     const int32_t len = imax(l->patch_h, l->patch_w), hm = imax(h1, h2);
     int32_t *p32 = (int32_t *)((uint8_t *)buf + RP_HDR_BYTES);
-    cell_plan *plans[2] = {&wk->p1, &wk->p2};
-    const int32_t hids[2] = {h1, h2};
-    for (int32_t k = 0; k < 2; k++) {
-        plans[k]->cst = p32;
-        plans[k]->w_mult = p32 + 4 * hids[k];
-        plans[k]->w_sh = p32 + 5 * hids[k];
-        p32 += 6 * hids[k];
-    }
-    wk->p1.wb = p32; /* 2 bytes per weight: int16 pairs */
-    p32 += ((size_t)h1 * l->in.c) / 2 + (((size_t)h1 * l->in.c) & 1);
-    wk->p1.ub = p32;
-    p32 += ((size_t)h1 * h1) / 2 + (((size_t)h1 * h1) & 1);
-    wk->p2.wb = p32;
-    p32 += ((size_t)h2 * h1) / 2 + (((size_t)h2 * h1) & 1);
-    wk->p2.ub = p32;
-    p32 += ((size_t)h2 * h2) / 2 + (((size_t)h2 * h2) & 1);
+    *plan_mem = p32;
+    p32 += plan_size(l) / 4;
     wk->acc = p32;
     p32 += hm;
     wk->pre1 = p32;
@@ -139,6 +147,7 @@ static void rnn_carve(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
 rp_rnnpool_cell_path rp_rnnpool_last_paths[2];
 #endif
 
+#ifdef RP_RNNPOOL_SCRATCH_PLAN
 /* The reference's requantisation in 64 bits, without saturation (rows_fit's bounds). */
 static int64_t requant64(int64_t acc, int32_t mult, int32_t rshift)
 {
@@ -196,11 +205,22 @@ static int rows_fit(const int8_t *m, int32_t rows, int32_t n, int64_t x_max,
     return 1;
 }
 
-/* Fills a cell's plan and decides whether it takes the fast gates; x_max bounds |x| of the
- * W . x products (RNN1: its scaled pixels, RNN2: int16 summaries). */
-static void plan_cell(const rp_fastgrnn_cell *cell, cell_plan *cp, int64_t x_max)
+/* Fills a cell's plan in the scratch (mem: 6 x hid + the unpacked W and U; returns the end)
+ * and decides whether it takes the fast gates; x_max bounds |x| of the W . x products (RNN1:
+ * its scaled pixels, RNN2: int16 summaries). rnnpool_plan.py's rules are these. */
+static int32_t *plan_cell(const rp_fastgrnn_cell *cell, cell_plan *cp, int64_t x_max,
+                          int32_t *mem, int32_t *wmem)
 {
     const int32_t hid = cell->hidden_size;
+    int32_t *cst = mem, *w_mult = mem + 4 * hid, *w_sh = mem + 5 * hid;
+    int32_t *wb = wmem;
+    int32_t *ub = wb + ((size_t)hid * cell->input_size) / 2 + (((size_t)hid * cell->input_size) & 1);
+    int32_t *end = ub + ((size_t)hid * hid) / 2 + (((size_t)hid * hid) & 1);
+    cp->cst = cst;
+    cp->w_mult = w_mult;
+    cp->w_sh = w_sh;
+    cp->wb = wb;
+    cp->ub = ub;
     cp->cell = cell;
     cp->hid = hid;
     cp->tables = cell->sigmoid_table != NULL && cell->tanh_table != NULL;
@@ -218,16 +238,16 @@ static void plan_cell(const rp_fastgrnn_cell *cell, cell_plan *cp, int64_t x_max
     cp->pairs = RP_USE_DSP && fast && !cp->tables && (hid & 1) == 0 && zeta >= -32767 &&
                 zeta <= 32768 && nu >= -32768 && nu <= 32767 && zeta + nu >= -32768 &&
                 zeta + nu <= 32767;
-    unpack_block(cell->w, hid, cell->input_size, cp->wb);
-    unpack_block(cell->u, hid, hid, cp->ub);
+    unpack_block(cell->w, hid, cell->input_size, wb);
+    unpack_block(cell->u, hid, hid, ub);
     for (int32_t p = 0; p < hid; p++) {
         const int32_t i = rp_pair_index(p, hid);
         const int32_t bg = cell->bias_gate[i], bu = cell->bias_update[i];
-        int32_t *c = cp->cst + 4 * p;
+        int32_t *c = cst + 4 * p;
         c[0] = cell->u_quant.multiplier[i];
         c[1] = cell->u_quant.rshift[i] - (fast ? 33 : 0);
-        cp->w_mult[p] = cell->w_quant.multiplier[i];
-        cp->w_sh[p] = cell->w_quant.rshift[i] - (cp->w_fast ? 33 : 0);
+        w_mult[p] = cell->w_quant.multiplier[i];
+        w_sh[p] = cell->w_quant.rshift[i] - (cp->w_fast ? 33 : 0);
         if (!fast) {
             c[3] = 0;
             c[2] = 0;
@@ -239,7 +259,28 @@ static void plan_cell(const rp_fastgrnn_cell *cell, cell_plan *cp, int64_t x_max
             c[2] = bu - bg - RP_Q14;
         }
     }
+    return end;
 }
+#else
+/* A cell's plan from the exporter's (flash). */
+static int use_plan(const rp_fastgrnn_cell *cell, const rp_fastgrnn_plan *fp, cell_plan *cp)
+{
+    cp->cell = cell;
+    cp->hid = cell->hidden_size;
+    cp->fast = (fp->flags & RP_CELL_FAST) != 0;
+    cp->w_fast = (fp->flags & RP_CELL_W_FAST) != 0;
+    cp->tables = (fp->flags & RP_CELL_TABLES) != 0;
+    cp->pairs = RP_USE_DSP && (fp->flags & RP_CELL_PAIRS) != 0;
+    cp->cst = fp->cst;
+    cp->w_mult = fp->w_mult;
+    cp->w_sh = fp->w_sh;
+    cp->wb = fp->wb;
+    cp->ub = fp->ub;
+    return fp->cst != NULL && fp->w_mult != NULL && fp->w_sh != NULL &&
+           (!RP_USE_DSP || (fp->wb != NULL && fp->ub != NULL)) &&
+           (!cp->tables || (cell->sigmoid_table != NULL && cell->tanh_table != NULL));
+}
+#endif
 
 /* out[p] = w_r . v for `rows` int8 weight rows of length n and an int16 vector v in pair layout
  * (rp_pair_index); out is in pair layout too (row r at position rp_pair_index(r, rows)). On the
@@ -710,10 +751,22 @@ static rp_status prepare(const rp_rnnpool_layer *l, void *buf, size_t size, rnn_
         size < min_size(l)) {
         return RP_ARG_ERROR;
     }
-    rnn_carve(l, buf, wk);
+    int32_t *mem;
+    rnn_carve(l, buf, wk, &mem);
+#ifdef RP_RNNPOOL_SCRATCH_PLAN
+    const int32_t h1 = l->rnn1.hidden_size, h2 = l->rnn2.hidden_size;
     const int64_t off = l->input_offset < 0 ? -(int64_t)l->input_offset : l->input_offset;
-    plan_cell(&l->rnn1, &wk->p1, (128 + off) << RP_RNN_IN_LOG2);
-    plan_cell(&l->rnn2, &wk->p2, 32768);
+    int32_t *wmem = mem + 6 * (h1 + h2);
+    wmem = plan_cell(&l->rnn1, &wk->p1, (128 + off) << RP_RNN_IN_LOG2, mem, wmem);
+    plan_cell(&l->rnn2, &wk->p2, 32768, mem + 6 * h1, wmem);
+#else
+    (void)mem;
+    if (l->plan == NULL || l->plan->pair_layout != RP_RNNPOOL_PAIR_LAYOUT ||
+        !use_plan(&l->rnn1, &l->plan->rnn1, &wk->p1) ||
+        !use_plan(&l->rnn2, &l->plan->rnn2, &wk->p2)) {
+        return RP_ARG_ERROR;
+    }
+#endif
 #ifdef RP_DEBUG_PATHS
     const cell_plan *plans[2] = {&wk->p1, &wk->p2};
     for (int32_t k = 0; k < 2; k++) {
