@@ -684,6 +684,40 @@ static void sequence(const cell_plan *cp, const int32_t *pre, int32_t len, int r
     }
 }
 
+/* One step of a cell on the input terms pre (pair layout), state h updated in place; first: h is
+ * the zero state (not read). The same integers as a step of sequence(). */
+static void advance(const cell_plan *cp, const int32_t *pre, int16_t *h, int32_t *acc, int first)
+{
+    if (!cp->fast) {
+        step_general(cp, pre, h, acc, first);
+        return;
+    }
+    const int32_t hid = cp->hid;
+    const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
+#if RP_USE_DSP
+    if (cp->pairs) {
+        if (first) {
+            step_quant_pairs(pre, h, acc, cp->cst, cp->cell->u, cp->ub, mzeta, k, hid, 1);
+        } else {
+            step_quant_pairs(pre, h, acc, cp->cst, cp->cell->u, cp->ub, mzeta, k, hid, 0);
+        }
+        return;
+    }
+#endif
+    const int16_t *sig = cp->cell->sigmoid_table, *tnh = cp->cell->tanh_table;
+    if (cp->tables) {
+        if (first) {
+            step_fast(pre, h, acc, cp->cst, cp->cell->u, cp->ub, sig, tnh, mzeta, k, hid, 1, 1);
+        } else {
+            step_fast(pre, h, acc, cp->cst, cp->cell->u, cp->ub, sig, tnh, mzeta, k, hid, 0, 1);
+        }
+    } else if (first) {
+        step_fast(pre, h, acc, cp->cst, cp->cell->u, cp->ub, sig, tnh, mzeta, k, hid, 1, 0);
+    } else {
+        step_fast(pre, h, acc, cp->cst, cp->cell->u, cp->ub, sig, tnh, mzeta, k, hid, 0, 0);
+    }
+}
+
 static int rnnpool_valid(const rp_rnnpool_layer *l)
 {
     return l->patch_h > 0 && l->patch_w > 0 && l->patch_h <= RP_MAX_KERNEL &&
@@ -705,6 +739,8 @@ size_t rp_rnnpool_get_buffer_size(const rp_rnnpool_layer *l)
     return l == NULL ? 0 : min_size(l) + (l->row_cache ? cache_size(l) : 0);
 }
 
+static void summaries_out(const rp_rnnpool_layer *l, const rnn_work *wk, int8_t *out);
+
 /* One patch. The column summaries of its first reuse_cols columns are already in col_sum (the
  * previous patch of the row: same rows, same columns), the row summaries of its first
  * reuse_rows rows in row_sum (from the row cache). */
@@ -713,7 +749,7 @@ static void rnnpool_patch(const rp_rnnpool_layer *l, const rnn_work *wk,
                           int32_t reuse_rows, int8_t *out)
 {
     const int32_t ph = l->patch_h, pw = l->patch_w, c = l->in.c;
-    const int32_t h1 = l->rnn1.hidden_size, h2 = l->rnn2.hidden_size;
+    const int32_t h1 = l->rnn1.hidden_size;
     const int8_t *px[RP_MAX_KERNEL];
     for (int32_t r = reuse_rows; r < ph; r++) { /* RNN1 along each row */
         pixel_terms(l, wk, NULL, rows[r] + (size_t)col0 * c, pw, wk->pre1);
@@ -726,8 +762,16 @@ static void rnnpool_patch(const rp_rnnpool_layer *l, const rnn_work *wk,
         pixel_terms(l, wk, px, NULL, ph, wk->pre1);
         sequence(&wk->p1, wk->pre1, ph, 0, wk->col_sum + (size_t)q * h1, wk->acc);
     }
+    summaries_out(l, wk, out);
+}
+
+/* RNN2 over the patch_h row summaries (wk->row_sum) and the patch_w column summaries
+ * (wk->col_sum), both directions, requantised: out = rows fwd, rows bwd, cols fwd, cols bwd. */
+static void summaries_out(const rp_rnnpool_layer *l, const rnn_work *wk, int8_t *out)
+{
+    const int32_t h1 = l->rnn1.hidden_size, h2 = l->rnn2.hidden_size;
     const int16_t *seqs[2] = {wk->row_sum, wk->col_sum};
-    const int32_t lens[2] = {ph, pw};
+    const int32_t lens[2] = {l->patch_h, l->patch_w};
     for (int32_t s = 0; s < 2; s++) { /* RNN2: rows fwd, rows bwd, cols fwd, cols bwd */
         for (int32_t t = 0; t < lens[s]; t++) {
             input_terms(wk->p2, h2, h1, seqs[s] + (size_t)t * h1, 0, wk->pre2 + (size_t)t * h2,
@@ -745,12 +789,10 @@ static void rnnpool_patch(const rp_rnnpool_layer *l, const rnn_work *wk,
     }
 }
 
-static rp_status prepare(const rp_rnnpool_layer *l, void *buf, size_t size, rnn_work *wk)
+/* Carves a valid layer's scratch (4-byte aligned, min_size() bytes or more) and loads (or, with
+ * RP_RNNPOOL_SCRATCH_PLAN, builds) the cells' plans. */
+static rp_status load(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
 {
-    if (l == NULL || buf == NULL || !rnnpool_valid(l) || ((uintptr_t)buf & 3u) != 0 ||
-        size < min_size(l)) {
-        return RP_ARG_ERROR;
-    }
     int32_t *mem;
     rnn_carve(l, buf, wk, &mem);
 #ifdef RP_RNNPOOL_SCRATCH_PLAN
@@ -777,6 +819,15 @@ static rp_status prepare(const rp_rnnpool_layer *l, void *buf, size_t size, rnn_
     }
 #endif
     return RP_OK;
+}
+
+static rp_status prepare(const rp_rnnpool_layer *l, void *buf, size_t size, rnn_work *wk)
+{
+    if (l == NULL || buf == NULL || !rnnpool_valid(l) || ((uintptr_t)buf & 3u) != 0 ||
+        size < min_size(l)) {
+        return RP_ARG_ERROR;
+    }
+    return load(l, buf, wk);
 }
 
 rp_status rp_rnnpool_s8_patch(const rp_rnnpool_layer *l, void *buf, size_t size,
@@ -905,4 +956,103 @@ rp_status rp_rnnpool_s8(const rp_rnnpool_layer *l, void *buf, size_t size, const
         }
     }
     return RP_OK;
+}
+
+/* ---- last-layer RNNPool: the whole map as one patch, fed row by row ----
+ * The layer is an rp_rnnpool_layer whose patch is the map (patch = stride = in.h x in.w, out
+ * 1 x 1 x 4 h2, no row cache). The scratch is the patch kernel's (min_size): its row summaries
+ * hold the finished rows' RNN1 states, its column summaries the column RNN1s' states after the
+ * rows so far (advanced one step per row), and the header the next row expected. A row's RNN1
+ * input terms are computed once and feed both its row sequence and the column steps, which is
+ * exact because W x and U h are requantised separately. */
+
+/* Largest hidden size / channel count of the last-layer kernel: keeps W . x (in.c int8 x 9-bit
+ * inputs, times 2^6) and U . h (hid int8 x int16) inside int32. */
+#define RP_LAST_MAX_HIDDEN 256
+#define RP_LAST_MAX_CHANNELS 1024
+
+static int last_valid(const rp_rnnpool_layer *l)
+{
+    return l->in.h > 0 && l->in.w > 0 && l->patch_h == l->in.h && l->patch_w == l->in.w &&
+           l->stride_h == l->in.h && l->stride_w == l->in.w && l->in.c > 0 &&
+           l->in.c <= RP_LAST_MAX_CHANNELS && l->rnn1.input_size == l->in.c &&
+           l->rnn2.input_size == l->rnn1.hidden_size && l->rnn1.hidden_size > 0 &&
+           l->rnn1.hidden_size <= RP_LAST_MAX_HIDDEN && l->rnn2.hidden_size > 0 &&
+           l->rnn2.hidden_size <= RP_LAST_MAX_HIDDEN && l->out.h == 1 && l->out.w == 1 &&
+           l->out.c == 4 * l->rnn2.hidden_size && !l->row_cache && l->rnn1.w != NULL &&
+           l->rnn1.u != NULL && l->rnn2.w != NULL && l->rnn2.u != NULL;
+}
+
+size_t rp_rnnpool_last_get_buffer_size(const rp_rnnpool_layer *l)
+{
+    return l == NULL || !last_valid(l) ? 0 : min_size(l);
+}
+
+/* Checks the call and the header (the next row; -1: none begun) and loads the plans. */
+static rp_status last_prepare(const rp_rnnpool_layer *l, void *buf, size_t size, rnn_work *wk,
+                              int32_t *next)
+{
+    if (l == NULL || buf == NULL || !last_valid(l) || ((uintptr_t)buf & 3u) != 0 ||
+        size < min_size(l)) {
+        return RP_ARG_ERROR;
+    }
+    cache_hdr hd;
+    hdr_get(buf, &hd);
+    *next = hd.check == ~hd.py && hd.layer == l && hd.py >= 0 && hd.py <= l->in.h ? hd.py : -1;
+    return load(l, buf, wk);
+}
+
+rp_status rp_rnnpool_last_s8_begin(const rp_rnnpool_layer *l, void *buf, size_t size)
+{
+    if (l == NULL || buf == NULL || !last_valid(l) || ((uintptr_t)buf & 3u) != 0 ||
+        size < min_size(l)) {
+        return RP_ARG_ERROR;
+    }
+    hdr_set(buf, 0, l);
+    return RP_OK;
+}
+
+rp_status rp_rnnpool_last_s8_row(const rp_rnnpool_layer *l, void *buf, size_t size, int32_t y,
+                                 const int8_t *row)
+{
+    rnn_work wk;
+    int32_t next;
+    if (row == NULL || last_prepare(l, buf, size, &wk, &next) != RP_OK || y != next ||
+        y >= l->in.h) {
+        return RP_ARG_ERROR;
+    }
+    const int32_t w = l->in.w, h1 = l->rnn1.hidden_size;
+    pixel_terms(l, &wk, NULL, row, w, wk.pre1);
+    sequence(&wk.p1, wk.pre1, w, 0, wk.row_sum + (size_t)y * h1, wk.acc);
+    for (int32_t q = 0; q < w; q++) {
+        advance(&wk.p1, wk.pre1 + (size_t)q * h1, wk.col_sum + (size_t)q * h1, wk.acc, y == 0);
+    }
+    hdr_set(buf, y + 1, l);
+    return RP_OK;
+}
+
+rp_status rp_rnnpool_last_s8_end(const rp_rnnpool_layer *l, void *buf, size_t size,
+                                 int8_t *out)
+{
+    rnn_work wk;
+    int32_t next;
+    if (out == NULL || last_prepare(l, buf, size, &wk, &next) != RP_OK || next != l->in.h) {
+        return RP_ARG_ERROR;
+    }
+    summaries_out(l, &wk, out);
+    hdr_set(buf, -1, l); /* finished: a new map needs rp_rnnpool_last_s8_begin() */
+    return RP_OK;
+}
+
+rp_status rp_rnnpool_last_s8(const rp_rnnpool_layer *l, void *buf, size_t size,
+                             const int8_t *in, int8_t *out)
+{
+    if (in == NULL) {
+        return RP_ARG_ERROR;
+    }
+    rp_status st = rp_rnnpool_last_s8_begin(l, buf, size);
+    for (int32_t y = 0; st == RP_OK && y < l->in.h; y++) {
+        st = rp_rnnpool_last_s8_row(l, buf, size, y, in + (size_t)y * l->in.w * l->in.c);
+    }
+    return st == RP_OK ? rp_rnnpool_last_s8_end(l, buf, size, out) : st;
 }

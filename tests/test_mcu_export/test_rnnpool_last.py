@@ -1,0 +1,171 @@
+"""Last-layer RNNPool (op ``rnnpool_last``, ``rp_rnnpool_last_s8*``) against its integer
+reference, bit-exact.
+
+The reference computes the streamed way (row sequences as rows arrive, column states advanced
+one step per row) and must equal the RNNPool op's reference with one patch = the whole map. The
+C kernel is fed row by row from separate row buffers (as a stream sink is) and through the
+whole-map call; its buffer query must equal ``scratch_bytes``; short / misaligned buffers, rows
+out of order, a row before ``begin`` and an ``end`` before the last row are refused. Shapes: the
+Visual Wake Words model's 7 x 7 x 320 with h1 = h2 = 80 (and its 96 px 3 x 3 map), odd sizes,
+one-row and one-column maps, table cells and cells on the general path. Host (portable C) and
+QEMU (Cortex-M4, DSP).
+"""
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+
+from mcu_export.ctest import (PROLOGUE, arm_toolchain_missing, build_and_run_m4, build_program,
+                              run_program, split_outputs)
+from mcu_export.ops import get_op
+from mcu_export.ops.base import c_array
+from mcu_export.ops.rnnpool import FastGRNNCell
+from mcu_export.ops.rnnpool_last import RNNPoolLastLayer
+from mcu_export.quantize import quantize_multipliers
+from mcu_export.random_model import random_cell
+
+pytestmark = pytest.mark.mcu
+
+
+def _cell(rng, input_size, hidden, scale, tables):
+    c = random_cell(rng, input_size, hidden, scale, tables)
+    return FastGRNNCell(**{f.name: getattr(c, f.name) for f in dataclasses.fields(c)})
+
+
+def random_last(rng, name, in_shape, h1, h2, tables=False) -> RNNPoolLastLayer:
+    om, osh = quantize_multipliers([1.0 / (16384 * 0.01)])
+    return RNNPoolLastLayer(
+        name=name, in_shape=tuple(in_shape), input_offset=int(rng.integers(-127, 129)),
+        rnn1=_cell(rng, in_shape[2], h1, 0.05 / 64, tables),
+        rnn2=_cell(rng, h1, h2, 0.5 / 16384, tables), output_multiplier=int(om[0]),
+        output_rshift=int(osh[0]), output_offset=int(rng.integers(-20, 20)))
+
+
+def last_cases(rng, small: bool = False):
+    specs = [  # in_shape, h1, h2, tables
+        ((7, 7, 320), 80, 80, False),   # VWW MobileNetV2-0.35x at 224 px
+        ((3, 3, 320), 80, 80, True),    # the same at 96 px, table cells
+        ((5, 9, 12), 8, 6, False),      # odd sizes, h1 != h2
+        ((1, 6, 4), 4, 4, True),        # one row
+        ((6, 1, 5), 7, 9, False),       # one column, odd hidden sizes
+    ]
+    if small:
+        specs = specs[:1]
+    layers = [random_last(rng, f'last{i}', *spec) for i, spec in enumerate(specs)]
+    if not small:  # general path: a U shift < 33, a W shift < 33, a huge bias
+        layer = random_last(rng, 'general', (4, 5, 8), 8, 8)
+        layer.rnn1.u_rshift[3], layer.rnn2.w_rshift[5] = 32, 31
+        layer.rnn2.bias_update[2] = 1 << 29
+        layers.append(layer)
+    return [(layer, rng.integers(-128, 128, layer.in_shape).astype(np.int8)) for layer in layers]
+
+
+def test_registered_as_rnnpool_last():
+    assert get_op('rnnpool_last') is RNNPoolLastLayer
+    layer = random_last(np.random.default_rng(0), 'vww_pool', (7, 7, 320), 80, 80)
+    assert layer.out_shape == (1, 1, 320) and layer.streamable
+    assert layer.row_window() == (1, 1)
+
+
+def test_reference_is_rnnpool_with_the_whole_map_as_patch():
+    for layer, x in last_cases(np.random.default_rng(1)):
+        got = layer.reference([x])
+        whole = layer.as_rnnpool().reference([x])
+        assert got.shape == (1, 1, 4 * layer.rnn2.hidden_size) == whole.shape
+        assert np.array_equal(got, whole), layer.name
+        assert len(np.unique(got)) > 2, f'{layer.name}: degenerate output'
+
+
+def test_validate_names_the_layer():
+    rng = np.random.default_rng(2)
+    with pytest.raises(ValueError, match='layer big: hidden size 300'):
+        random_last(rng, 'big', (2, 2, 4), 300, 8).validate()
+    with pytest.raises(ValueError, match='layer wide: 2000 channels'):
+        random_last(rng, 'wide', (1, 1, 2000), 8, 8).validate()
+    random_last(rng, 'vww', (7, 7, 320), 80, 80).validate()
+
+
+def last_program(cases) -> str:
+    """Per case: buffer query (u32), the streamed output (rows from separate buffers), the
+    whole-map output, then the refusals (one u32 bit mask, all set when every one refused)."""
+    decls, body = [], []
+    for k, (layer, x) in enumerate(cases):
+        p = f'k{k}'
+        lines, ident = layer.emit(p)
+        h, w, c = layer.in_shape
+        n = layer.out_shape[2]
+        words = layer.scratch_bytes() // 4 + 2
+        decls += lines + c_array(f'{p}_in', x, np.int8)
+        decls += [f'static int8_t {p}_out[{n}];', f'static uint32_t {p}_buf[{words}];',
+                  f'static int8_t {p}_row[{w * c}];']
+        body += [
+            '{',
+            f'    const rp_rnnpool_layer *l = &{ident};',
+            '    const size_t size = rp_rnnpool_last_get_buffer_size(l);',
+            '    uint32_t refused = 0;',
+            '    emit_u32((uint32_t)size);',
+            f'    check(rp_rnnpool_last_s8_begin(l, {p}_buf, size), "begin");',
+            f'    for (int32_t y = 0; y < {h}; y++) {{',
+            f'        memcpy({p}_row, {p}_in + (size_t)y * {w * c}, {w * c});',
+            f'        check(rp_rnnpool_last_s8_row(l, {p}_buf, size, y, {p}_row), "row");',
+            f'        memset({p}_row, 0x5a, {w * c});',
+            '    }',
+            f'    check(rp_rnnpool_last_s8_end(l, {p}_buf, size, {p}_out), "end");',
+            f'    emit({p}_out, {n});',
+            f'    memset({p}_out, 0, {n});',
+            f'    check(rp_rnnpool_last_s8(l, {p}_buf, size, {p}_in, {p}_out), "whole");',
+            f'    emit({p}_out, {n});',
+            f'    refused |= (rp_rnnpool_last_s8(l, {p}_buf, size - 1, {p}_in, {p}_out) == '
+            'RP_ARG_ERROR) << 0;',
+            f'    refused |= (rp_rnnpool_last_s8(l, (uint8_t *){p}_buf + 2, size, {p}_in, '
+            f'{p}_out) == RP_ARG_ERROR) << 1;',
+            f'    refused |= (rp_rnnpool_last_s8_row(l, {p}_buf, size, 0, {p}_in) == '
+            'RP_ARG_ERROR) << 2; /* ended: not begun */',
+            f'    check(rp_rnnpool_last_s8_begin(l, {p}_buf, size), "begin 2");',
+            f'    refused |= (rp_rnnpool_last_s8_row(l, {p}_buf, size, 1, {p}_in) == '
+            'RP_ARG_ERROR) << 3; /* out of order */',
+            f'    refused |= (rp_rnnpool_last_s8_end(l, {p}_buf, size, {p}_out) == '
+            'RP_ARG_ERROR) << 4; /* rows missing */',
+            f'    refused |= (rp_rnnpool_last_s8(l, NULL, size, {p}_in, {p}_out) == '
+            'RP_ARG_ERROR) << 5;',
+            f'    refused |= (rp_rnnpool_last_s8_row(l, {p}_buf, size, 0, NULL) == '
+            'RP_ARG_ERROR) << 6;',
+            '    emit_u32(refused);',
+            '}',
+        ]
+    return (PROLOGUE + '\n'.join(decls) + '\n\nint main(void)\n{\n' +
+            '\n'.join('    ' + line for line in body) + '\n    return 0;\n}\n')
+
+
+def check_outputs(raw: bytes, cases) -> None:
+    sizes = []
+    for layer, _ in cases:
+        sizes += [4, layer.out_shape[2], layer.out_shape[2], 4]
+    got = split_outputs(raw, sizes)
+    for k, (layer, x) in enumerate(cases):
+        assert int(np.frombuffer(got[4 * k], np.uint32)[0]) == layer.scratch_bytes(), \
+            f'case {k} ({layer.name}): rp_rnnpool_last_get_buffer_size'
+        expected = layer.reference([x]).reshape(-1)
+        for j, how in ((1, 'row by row'), (2, 'whole map')):
+            g = np.frombuffer(got[4 * k + j], np.int8)
+            assert np.array_equal(g, expected), \
+                f'case {k} ({layer.name}, {how}): {int((g != expected).sum())} differ'
+        assert int(np.frombuffer(got[4 * k + 3], np.uint32)[0]) == 0x7f, \
+            f'case {k}: refusals {int(np.frombuffer(got[4 * k + 3], np.uint32)[0]):#x}'
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+def test_rnnpool_last_host_bit_exact(tmp_path):
+    cases = last_cases(np.random.default_rng(3))
+    check_outputs(run_program(build_program(last_program(cases), tmp_path)), cases)
+
+
+def test_rnnpool_last_qemu_bit_exact(tmp_path):
+    reason = arm_toolchain_missing()
+    if reason:
+        pytest.skip(reason)
+    cases = last_cases(np.random.default_rng(4), small=True)
+    out, dis = build_and_run_m4(last_program(cases), tmp_path)
+    assert '\tsmlad' in dis, 'the Cortex-M4 build must take the DSP path'
+    check_outputs(out, cases)
