@@ -12,7 +12,7 @@ requantisation, and the integer reference here computes it the streamed way (tes
 the RNNPool op's reference on the whole map).
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -181,9 +181,10 @@ class RNNPoolLastLayer(Op):
     def row_window(self) -> Tuple[int, int]:
         return 1, 1
 
-    def stream_scratch(self) -> Dict[str, int]:
-        # its state persists from the first row to the last: a pool of its own
-        return {f'rnnpool_last:{self.name}': align4(self.scratch_bytes())}
+    def own_ring_bytes(self) -> int:
+        """Its state (``rp_rnnpool_last_get_buffer_size``), held from the first row to the
+        last next to its one-row ring, so never shared with other stages."""
+        return align4(self.scratch_bytes())
 
     def c_stage(self, ident: str, src: int) -> str:
         return f'{{.kind = RP_STAGE_RNNPOOL_LAST, .src = {src}, .rnnpool = &{ident}}}'

@@ -182,7 +182,10 @@ typedef enum {
     RP_STAGE_RNNPOOL = 2,  /**< RNNPool (rp_rnnpool_layer). */
     RP_STAGE_L2NORM = 3,   /**< L2 normalisation, row by row (rp_l2norm_layer). */
     RP_STAGE_HEAD = 4,     /**< Detection head sink (rp_stream_head): no output map. */
-    RP_STAGE_MBCONV = 5    /**< Inverted residual block, row by row (rp_mbconv_layer). */
+    RP_STAGE_MBCONV = 5,   /**< Inverted residual block, row by row (rp_mbconv_layer). */
+    /** Last-layer RNNPool sink (rp_rnnpool_layer, .rnnpool; rp_rnnpool_last_s8_row): consumes
+     *  each input row as it arrives, writes its 1 x 1 x 4 h2 output after the last one. */
+    RP_STAGE_RNNPOOL_LAST = 6
 } rp_stage_kind;
 
 /** Most stages a streamed front-end may have. */
@@ -203,7 +206,7 @@ typedef struct {
     rp_stage_kind kind;
     int32_t src;                     /**< Producer stage (earlier index), -1 = the camera. */
     const rp_conv_layer *conv;       /**< For RP_STAGE_CONV / RP_STAGE_DWCONV. */
-    const rp_rnnpool_layer *rnnpool; /**< For RP_STAGE_RNNPOOL. */
+    const rp_rnnpool_layer *rnnpool; /**< For RP_STAGE_RNNPOOL / RP_STAGE_RNNPOOL_LAST. */
     const rp_l2norm_layer *l2norm;   /**< For RP_STAGE_L2NORM. */
     const rp_stream_head *head;      /**< For RP_STAGE_HEAD. */
     const rp_mbconv_layer *mbconv;   /**< For RP_STAGE_MBCONV. */

@@ -19,11 +19,11 @@ import pytest
 from mcu_export.ctest import (PROLOGUE, arm_toolchain_missing, build_and_run_m4, build_program,
                               run_program, split_outputs)
 from mcu_export.ops import get_op
-from mcu_export.ops.base import c_array
-from mcu_export.ops.rnnpool import FastGRNNCell
+from mcu_export.ops.base import align4, c_array
+from mcu_export.ops.rnnpool import FastGRNNCell, RNNPoolLayer
 from mcu_export.ops.rnnpool_last import RNNPoolLastLayer
 from mcu_export.quantize import quantize_multipliers
-from mcu_export.random_model import random_cell
+from mcu_export.random_model import random_cell, random_rnnpool
 
 pytestmark = pytest.mark.mcu
 
@@ -169,3 +169,61 @@ def test_rnnpool_last_qemu_bit_exact(tmp_path):
     out, dis = build_and_run_m4(last_program(cases), tmp_path)
     assert '\tsmlad' in dis, 'the Cortex-M4 build must take the DSP path'
     check_outputs(out, cases)
+
+
+def stream_program(pool: RNNPoolLayer, last: RNNPoolLastLayer, image: np.ndarray,
+                   pad: int) -> str:
+    """camera -> RNNPool (patch stage, output replicate-padded by ``pad``) -> rnnpool_last sink
+    (the stream's output stage): [stream buffer query u32] + the 1 x 1 x 4 h2 output."""
+    h, w, c = image.shape
+    pool_lines, pool_ident = pool.emit('sp')
+    last_lines, last_ident = last.emit('sl')
+    n = last.out_shape[2]
+    words = (pool.ring_bytes() + last.ring_bytes() + pool.scratch_bytes()) // 4 + 1
+    decls = pool_lines + last_lines + c_array('img', image, np.uint8) + [
+        'static const rp_stream_stage stages[2] = {',
+        f'    {pool.c_stage(pool_ident, -1)},',
+        f'    {last.c_stage(last_ident, 0)},',
+        '};',
+        f'static const rp_stream stream = {{.image_h = {h}, .image_w = {w}, .image_c = {c}, '
+        f'.num_stages = 2, .stages = stages, .output_stage = 1, .pad_bottom = {pad}, '
+        f'.pad_right = {pad}, .pad_stage = 0}};',
+        'static int read_rows(void *user, uint8_t *dst, int32_t row0, int32_t nrows)', '{',
+        '    (void)user;',
+        f'    if (row0 < 0 || row0 + nrows > {h}) {{ return -1; }}',
+        f'    memcpy(dst, img + (size_t)row0 * {w * c}, (size_t)nrows * {w * c});',
+        '    return 0;', '}',
+        f'static int8_t out[{n}];', f'static uint32_t buf[{words}];']
+    body = ['emit_u32((uint32_t)rp_stream_get_buffer_size(&stream));',
+            'check(rp_stream_run(&stream, buf, sizeof buf, read_rows, NULL, NULL, out), "run");',
+            f'emit(out, {n});']
+    return (PROLOGUE + '\n'.join(decls) + '\n\nint main(void)\n{\n' +
+            '\n'.join('    ' + line for line in body) + '\n    return 0;\n}\n')
+
+
+def _as_op(layer) -> RNNPoolLayer:
+    kw = {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
+    for key in ('rnn1', 'rnn2'):
+        kw[key] = FastGRNNCell(**{f.name: getattr(kw[key], f.name)
+                                  for f in dataclasses.fields(kw[key])})
+    return RNNPoolLayer(**kw)
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+@pytest.mark.parametrize('pad', [0, 1])
+def test_rnnpool_last_as_a_stream_sink(tmp_path, pad):
+    """In rp_stream the sink takes each RNNPool output row as it is produced (a one-row ring and
+    its own state, as the op's ring_bytes says) and writes the stream's output after the last."""
+    rng = np.random.default_rng(9)
+    pool = _as_op(random_rnnpool(rng, 'pool', (20, 20, 3), 8, 4, (4, 4), (2, 2)))
+    pool.row_cache = False
+    oh, ow, oc = pool.out_shape
+    last = random_last(rng, 'last', (oh + pad, ow + pad, oc), 8, 6)
+    image = rng.integers(0, 256, (20, 20, 3)).astype(np.uint8)
+    raw = run_program(build_program(stream_program(pool, last, image, pad), tmp_path))
+    size, out = split_outputs(raw, [4, last.out_shape[2]])
+    assert int(np.frombuffer(size, np.uint32)[0]) == \
+        pool.ring_bytes() + last.ring_bytes() + align4(pool.scratch_bytes())
+    x = pool.reference([(image.astype(np.int16) - 128).astype(np.int8)])
+    x = np.pad(x, ((0, pad), (0, pad), (0, 0)), mode='edge')
+    assert np.array_equal(np.frombuffer(out, np.int8), last.reference([x]).reshape(-1))
