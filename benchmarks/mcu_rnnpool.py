@@ -227,6 +227,87 @@ def measure(channels, h1, h2, map_w, work):
     return after, before, madds, layer
 
 
+LAST_MAIN = r"""
+static int32_t sh_call(int32_t op, void *arg)
+{
+    register int32_t r0 __asm__("r0") = op;
+    register void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+static void put_u32(const char *label, uint32_t v)
+{
+    char buf[64];
+    int n = 0;
+    while (*label) buf[n++] = *label++;
+    char tmp[12];
+    int k = 0;
+    do { tmp[k++] = (char)('0' + v % 10u); v /= 10u; } while (v);
+    while (k) buf[n++] = tmp[--k];
+    buf[n++] = '\n';
+    buf[n] = 0;
+    (void)sh_call(0x04, buf);
+}
+#define COUNTER (*(volatile uint32_t *)0x40028018u)
+static uint32_t state[LAST_WORDS];
+static int8_t out[LAST_OUT];
+volatile int8_t sink;
+int main(void)
+{
+    const uint32_t size = (uint32_t)rp_rnnpool_last_get_buffer_size(&last);
+    uint32_t t0 = COUNTER;
+    if (rp_rnnpool_last_s8_begin(&last, state, size) != RP_OK) return 1;
+    for (int32_t y = 0; y < LAST_H; y++) {
+        if (rp_rnnpool_last_s8_row(&last, state, size, y, map + y * LAST_W * LAST_C) != RP_OK)
+            return 1;
+    }
+    uint32_t t1 = COUNTER;
+    if (rp_rnnpool_last_s8_end(&last, state, size, out) != RP_OK) return 1;
+    uint32_t t2 = COUNTER;
+    sink = out[0];
+    put_u32("rows ", (t1 - t0) * 40u);
+    put_u32("end ", (t2 - t1) * 40u);
+    put_u32("state ", size);
+    return 0;
+}
+"""
+
+LAST_SETTINGS = (  # name, last map (h, w, c), h1 = h2
+    ('VWW 224 px', (7, 7, 320), 80),
+    ('VWW 96 px', (3, 3, 320), 80),
+)
+
+
+def measure_last(shape, hidden, unpack, work):
+    """The last-layer RNNPool fed row by row (rp_rnnpool_last_s8_*) in QEMU."""
+    from mcu_export.ops.rnnpool import FastGRNNCell
+    from mcu_export.ops.rnnpool_last import RNNPoolLastLayer
+    from mcu_export.quantize import quantize_multipliers
+    from mcu_export.random_model import random_cell
+
+    rng = np.random.default_rng(0)
+
+    def cell(i, h, scale):
+        c = random_cell(rng, i, h, scale)
+        return FastGRNNCell(**{k: getattr(c, k) for k in c.__dataclass_fields__})
+
+    om, osh = quantize_multipliers([1.0 / (16384 * 0.01)])
+    layer = RNNPoolLastLayer(name='last', in_shape=shape, input_offset=-3,
+                             rnn1=cell(shape[2], hidden, 0.05 / 64),
+                             rnn2=cell(hidden, hidden, 0.5 / 16384),
+                             output_multiplier=int(om[0]), output_rshift=int(osh[0]),
+                             output_offset=0, unpack_weights=unpack)
+    lines, _ = layer.emit('last')
+    x = rng.integers(-128, 128, shape).astype(np.int8)
+    src = ['#include <stdint.h>', '#include "rp_nn.h"', f'#define LAST_H {shape[0]}',
+           f'#define LAST_W {shape[1]}', f'#define LAST_C {shape[2]}',
+           f'#define LAST_OUT {layer.out_shape[2]}',
+           f'#define LAST_WORDS {layer.scratch_bytes() // 4 + 1}'] + lines
+    src += c_array('map', x, np.int8) + [LAST_MAIN]
+    vals = build_and_run('\n'.join(src), work, 'last', [])
+    return vals, layer
+
+
 def main():
     reason = arm_toolchain_missing()
     if reason:
@@ -263,6 +344,22 @@ def main():
               f'{saved_call} x {out_h} = {saved_call * out_h} | {a["plan_data"]} '
               f'(python: {plan_flash_bytes(layer)}) | {b["flash"] - b["plan_data"]} / '
               f'{a["flash"]} |')
+    print()
+    print('Last-layer RNNPool (the whole map as one patch, fed row by row; random weights, '
+          'quantSigmoid / quantTanh):')
+    print()
+    print('| setting | map | h1 = h2 | plan weights | MAdds | instr rows (RNN1) | '
+          'instr end (RNN2) | instr / MAdd | state + scratch B | plan data B (flash) |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, shape, hidden in LAST_SETTINGS:
+            for unpack in (False, True):
+                v, layer = measure_last(shape, hidden, unpack, Path(tmp))
+                total = v['rows'] + v['end']
+                print(f'| {name} | {shape[1]}x{shape[0]}x{shape[2]} | {hidden} | '
+                      f'{"int16 pairs" if unpack else "int8 (split on read)"} | {layer.madds} | '
+                      f'{v["rows"]} | {v["end"]} | {total / layer.madds:.2f} | {v["state"]} | '
+                      f'{v["plan_data"]} |')
     return 0
 
 

@@ -93,8 +93,10 @@ class CellPlan:
         return 4 * n
 
 
-def plan_cell(cell, x_max: int, pair_layout: bool) -> CellPlan:
-    """The plan of a ``FastGRNNCell`` whose ``W . x`` inputs are bounded by ``x_max``."""
+def plan_cell(cell, x_max: int, pair_layout: bool, unpack: bool = True) -> CellPlan:
+    """The plan of a ``FastGRNNCell`` whose ``W . x`` inputs are bounded by ``x_max``; with
+    ``unpack`` (and the pair layout) W and U unpacked to int16 pairs (2 bytes of flash per
+    weight; without, the DSP path splits the int8 words as it reads them)."""
     hid = cell.hidden_size
     tables = cell.sigmoid_table is not None and cell.tanh_table is not None
     fast = rows_fit(cell.u, cell.u_multiplier, cell.u_rshift, 32768)
@@ -125,8 +127,8 @@ def plan_cell(cell, x_max: int, pair_layout: bool) -> CellPlan:
             cst[p, 3], cst[p, 2] = bg + Q14, bu - bg - Q14
     flags = ((CELL_FAST if fast else 0) | (CELL_W_FAST if w_fast else 0) |
              (CELL_PAIRS if pairs else 0) | (CELL_TABLES if tables else 0))
-    wb = unpack_blocks(cell.w) if pair_layout else None
-    ub = unpack_blocks(cell.u) if pair_layout else None
+    wb = unpack_blocks(cell.w) if pair_layout and unpack else None
+    ub = unpack_blocks(cell.u) if pair_layout and unpack else None
     return CellPlan(flags, cst.astype(np.int32), w_mult.astype(np.int32),
                     w_sh.astype(np.int32), wb, ub)
 
@@ -136,17 +138,18 @@ def rnn1_x_max(input_offset: int) -> int:
     return (128 + abs(int(input_offset))) << RNN_IN_LOG2
 
 
-def plan_layer(layer, pair_layout: bool) -> Dict[str, CellPlan]:
+def plan_layer(layer, pair_layout: bool, unpack: bool = True) -> Dict[str, CellPlan]:
     """The plans of an RNNPool layer's cells (``rnn1``, ``rnn2``), for one layout. ``layer``
     is anything with ``rnn1``, ``rnn2`` and ``input_offset`` (RNNPool, last-layer RNNPool)."""
-    return {'rnn1': plan_cell(layer.rnn1, rnn1_x_max(layer.input_offset), pair_layout),
-            'rnn2': plan_cell(layer.rnn2, 32768, pair_layout)}
+    return {'rnn1': plan_cell(layer.rnn1, rnn1_x_max(layer.input_offset), pair_layout, unpack),
+            'rnn2': plan_cell(layer.rnn2, 32768, pair_layout, unpack)}
 
 
-def plan_flash_bytes(layer, pair_layout: bool = True) -> int:
+def plan_flash_bytes(layer, pair_layout: bool = True, unpack: bool = True) -> int:
     """Flash bytes of a layer's emitted plan (arrays + the ``rp_rnnpool_plan`` struct of a
     32-bit target), for one layout (the M4 build's by default)."""
-    return sum(p.flash_bytes for p in plan_layer(layer, pair_layout).values()) + 4 + 2 * 24
+    plans = plan_layer(layer, pair_layout, unpack)
+    return sum(p.flash_bytes for p in plans.values()) + 4 + 2 * 24
 
 
 def plan_scratch_bytes(layer) -> int:
@@ -182,13 +185,14 @@ def plan_field(prefix: str) -> str:
     return f'.plan = &{plan_ident(prefix)}'
 
 
-def emit_cell_plans(layer, prefix: str) -> List[str]:
+def emit_cell_plans(layer, prefix: str, unpack: bool = True) -> List[str]:
     """C lines defining ``static const rp_rnnpool_plan <prefix>_plan`` (both layouts, one per
-    ``RP_RNNPOOL_PAIR_LAYOUT``) for an RNNPool layer; ``prefix`` is a C identifier."""
+    ``RP_RNNPOOL_PAIR_LAYOUT``) for an RNNPool layer; ``prefix`` is a C identifier; ``unpack``:
+    see :func:`plan_cell`."""
     lines: List[str] = []
     for pair_layout in (True, False):
         lines.append('#if RP_RNNPOOL_PAIR_LAYOUT' if pair_layout else '#else')
-        plans = plan_layer(layer, pair_layout)
+        plans = plan_layer(layer, pair_layout, unpack)
         fields = []
         for cell_name, plan in plans.items():
             p = f'{prefix}_{cell_name}_plan'

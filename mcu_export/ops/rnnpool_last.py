@@ -67,6 +67,10 @@ class RNNPoolLastLayer(Op):
         output_offset (int): Output zero point.
         act_min (int): Lower clamp. Defaults to -128.
         act_max (int): Upper clamp. Defaults to 127.
+        unpack_weights (bool): Store W and U also unpacked to int16 pairs in the cell plans
+            (the DSP path's fastest form, 2 more bytes of flash per weight: 90 KB for VWW's
+            320 -> 80 -> 80 cells) instead of splitting the int8 words as they are read.
+            Defaults to False (see ``benchmarks/mcu_rnnpool.py`` for the instructions).
     """
 
     streamable = True
@@ -80,6 +84,7 @@ class RNNPoolLastLayer(Op):
     output_offset: int
     act_min: int = -128
     act_max: int = 127
+    unpack_weights: bool = False
 
     @property
     def out_shape(self) -> Shape:
@@ -160,7 +165,7 @@ class RNNPoolLastLayer(Op):
         h, w, _ = self.in_shape
         l1, init1 = self.rnn1.emit(f'{p}_r1')
         l2, init2 = self.rnn2.emit(f'{p}_r2')
-        return l1 + l2 + emit_cell_plans(self, p) + c_struct('rp_rnnpool_layer', p, [
+        return l1 + l2 + emit_cell_plans(self, p, self.unpack_weights) + c_struct('rp_rnnpool_layer', p, [
             ('patch_h', h), ('patch_w', w), ('stride_h', h), ('stride_w', w),
             ('in', c_dims(self.in_shape)), ('out', c_dims(self.out_shape)),
             ('input_offset', self.input_offset), ('rnn1', init1), ('rnn2', init2),

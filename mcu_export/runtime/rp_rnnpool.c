@@ -277,8 +277,58 @@ static int use_plan(const rp_fastgrnn_cell *cell, const rp_fastgrnn_plan *fp, ce
     cp->wb = fp->wb;
     cp->ub = fp->ub;
     return fp->cst != NULL && fp->w_mult != NULL && fp->w_sh != NULL &&
-           (!RP_USE_DSP || (fp->wb != NULL && fp->ub != NULL)) &&
+           (fp->wb == NULL) == (fp->ub == NULL) && (RP_USE_DSP || fp->wb == NULL) &&
            (!cp->tables || (cell->sigmoid_table != NULL && cell->tanh_table != NULL));
+}
+#endif
+
+#if RP_USE_DSP
+/* matvec_any for a cell whose plan has no unpacked weights (wb NULL: the exporter kept the flash
+ * for large cells): four rows at a time, every weight word split by SXTB16 as it is read. */
+static __attribute__((noinline)) void matvec_packed(const int8_t *w, const int16_t *v,
+                                                    int32_t rows, int32_t n, int32_t *out)
+{
+    const int32_t n4 = n & ~3, r0 = rows & ~3;
+    for (int32_t r = 0; r < r0; r += 4) {
+        const int8_t *w0 = w + (size_t)r * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t j = 0; j < n4; j += 4) {
+            const int32_t v02 = (int32_t)rp_load_u32(v + j), v13 = (int32_t)rp_load_u32(v + j + 2);
+            const uint32_t x0 = rp_load_u32(w0 + j), x1 = rp_load_u32(w1 + j);
+            const uint32_t x2 = rp_load_u32(w2 + j), x3 = rp_load_u32(w3 + j);
+            a0 = __smlad(__sxtb16(x0), v02, a0);
+            a0 = __smlad(rp_sxtb16_odd(x0), v13, a0);
+            a1 = __smlad(__sxtb16(x1), v02, a1);
+            a1 = __smlad(rp_sxtb16_odd(x1), v13, a1);
+            a2 = __smlad(__sxtb16(x2), v02, a2);
+            a2 = __smlad(rp_sxtb16_odd(x2), v13, a2);
+            a3 = __smlad(__sxtb16(x3), v02, a3);
+            a3 = __smlad(rp_sxtb16_odd(x3), v13, a3);
+        }
+        for (int32_t j = n4; j < n; j++) {
+            a0 += (int32_t)w0[j] * v[j];
+            a1 += (int32_t)w1[j] * v[j];
+            a2 += (int32_t)w2[j] * v[j];
+            a3 += (int32_t)w3[j] * v[j];
+        }
+        out[r] = a0; /* pair layout, as matvec_any */
+        out[r + 2] = a1;
+        out[r + 1] = a2;
+        out[r + 3] = a3;
+    }
+    for (int32_t r = r0; r < rows; r++) {
+        const int8_t *wr = w + (size_t)r * n;
+        int32_t a = 0, j = 0;
+        for (; j < n4; j += 4) {
+            const uint32_t wv = rp_load_u32(wr + j);
+            a = __smlad(__sxtb16(wv), (int32_t)rp_load_u32(v + j), a);
+            a = __smlad(rp_sxtb16_odd(wv), (int32_t)rp_load_u32(v + j + 2), a);
+        }
+        for (; j < n; j++) {
+            a += (int32_t)wr[j] * v[j];
+        }
+        out[r] = a;
+    }
 }
 #endif
 
@@ -293,6 +343,10 @@ static inline __attribute__((always_inline)) void matvec_any(const int8_t *w,
 {
     int32_t r0 = 0;
 #if RP_USE_DSP
+    if (wb == NULL) {
+        matvec_packed(w, v, rows, n, out);
+        return;
+    }
     const int32_t n4 = n & ~3;
     r0 = rows & ~3;
     for (int32_t r = 0; r < r0; r += 4) {

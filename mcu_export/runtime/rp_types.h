@@ -140,8 +140,10 @@ typedef struct {
                                 (fast), folded gate bias */
     const int32_t *w_mult; /**< hidden: W multiplier */
     const int32_t *w_sh;   /**< hidden: W shift (W_FAST: - 33) */
-    const int32_t *wb;     /**< pair layout: W's 4 x 4 blocks as int16 pairs; else NULL */
-    const int32_t *ub;     /**< pair layout: U's, the same; else NULL */
+    const int32_t *wb;     /**< pair layout: W's 4 x 4 blocks as int16 pairs, or NULL (the
+                                DSP path then splits the int8 words as it reads them: half
+                                the flash, a few more instructions) */
+    const int32_t *ub;     /**< pair layout: U's, the same (both or neither); else NULL */
 } rp_fastgrnn_plan;
 
 /** The plans of an RNNPool layer's two cells. */

@@ -7,8 +7,9 @@ C kernel is fed row by row from separate row buffers (as a stream sink is) and t
 whole-map call; its buffer query must equal ``scratch_bytes``; short / misaligned buffers, rows
 out of order, a row before ``begin`` and an ``end`` before the last row are refused. Shapes: the
 Visual Wake Words model's 7 x 7 x 320 with h1 = h2 = 80 (and its 96 px 3 x 3 map), odd sizes,
-one-row and one-column maps, table cells and cells on the general path. Host (portable C) and
-QEMU (Cortex-M4, DSP).
+one-row and one-column maps, table cells and cells on the general path, cell plans with and
+without the unpacked weights. Host (portable C, also under ASan / UBSan) and QEMU (Cortex-M4,
+DSP).
 """
 import dataclasses
 import shutil
@@ -43,16 +44,19 @@ def random_last(rng, name, in_shape, h1, h2, tables=False) -> RNNPoolLastLayer:
 
 
 def last_cases(rng, small: bool = False):
-    specs = [  # in_shape, h1, h2, tables
-        ((7, 7, 320), 80, 80, False),   # VWW MobileNetV2-0.35x at 224 px
-        ((3, 3, 320), 80, 80, True),    # the same at 96 px, table cells
-        ((5, 9, 12), 8, 6, False),      # odd sizes, h1 != h2
-        ((1, 6, 4), 4, 4, True),        # one row
-        ((6, 1, 5), 7, 9, False),       # one column, odd hidden sizes
+    specs = [  # in_shape, h1, h2, tables, unpacked weights in the plan (DSP)
+        ((7, 7, 320), 80, 80, False, False),  # VWW MobileNetV2-0.35x at 224 px
+        ((3, 3, 320), 80, 80, True, False),   # the same at 96 px, table cells
+        ((5, 9, 12), 8, 6, False, True),      # odd sizes, h1 != h2
+        ((1, 6, 4), 4, 4, True, True),        # one row
+        ((6, 1, 5), 7, 9, False, False),      # one column, odd hidden sizes (row tails)
     ]
     if small:
-        specs = specs[:1]
-    layers = [random_last(rng, f'last{i}', *spec) for i, spec in enumerate(specs)]
+        specs = [specs[0], specs[2], specs[4]]
+    layers = []
+    for i, (shape, h1, h2, tables, unpack) in enumerate(specs):
+        layers.append(random_last(rng, f'last{i}', shape, h1, h2, tables))
+        layers[-1].unpack_weights = unpack
     if not small:  # general path: a U shift < 33, a W shift < 33, a huge bias
         layer = random_last(rng, 'general', (4, 5, 8), 8, 8)
         layer.rnn1.u_rshift[3], layer.rnn2.w_rshift[5] = 32, 31
@@ -156,9 +160,11 @@ def check_outputs(raw: bytes, cases) -> None:
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
-def test_rnnpool_last_host_bit_exact(tmp_path):
+@pytest.mark.parametrize('sanitize', [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_rnnpool_last_host_bit_exact(tmp_path, sanitize):
     cases = last_cases(np.random.default_rng(3))
-    check_outputs(run_program(build_program(last_program(cases), tmp_path)), cases)
+    check_outputs(run_program(build_program(last_program(cases), tmp_path,
+                                            sanitize=sanitize)), cases)
 
 
 def test_rnnpool_last_qemu_bit_exact(tmp_path):
@@ -167,7 +173,8 @@ def test_rnnpool_last_qemu_bit_exact(tmp_path):
         pytest.skip(reason)
     cases = last_cases(np.random.default_rng(4), small=True)
     out, dis = build_and_run_m4(last_program(cases), tmp_path)
-    assert '\tsmlad' in dis, 'the Cortex-M4 build must take the DSP path'
+    assert '\tsmlad' in dis and 'matvec_packed' in dis, \
+        'the Cortex-M4 build must take the DSP path, with and without unpacked weights'
     check_outputs(out, cases)
 
 
