@@ -343,10 +343,6 @@ static inline __attribute__((always_inline)) void matvec_any(const int8_t *w,
 {
     int32_t r0 = 0;
 #if RP_USE_DSP
-    if (wb == NULL) {
-        matvec_packed(w, v, rows, n, out);
-        return;
-    }
     const int32_t n4 = n & ~3;
     r0 = rows & ~3;
     for (int32_t r = 0; r < r0; r += 4) {
@@ -397,13 +393,19 @@ static inline __attribute__((always_inline)) void matvec_any(const int8_t *w,
     }
 }
 
-/* matvec_any with the common sizes as constants, so that the compiler unrolls their loops. */
+/* matvec_any with the common sizes as constants, so that the compiler unrolls their loops;
+ * packed: the plan has no unpacked weights (wb NULL, matvec_packed). */
 static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
                                                                 const int32_t *wb,
                                                                 const int16_t *v, int32_t rows,
-                                                                int32_t n, int32_t *out)
+                                                                int32_t n, int32_t *out,
+                                                                int packed)
 {
 #if RP_USE_DSP
+    if (packed) { /* a plan without unpacked weights (a constant where inlined) */
+        matvec_packed(w, v, rows, n, out);
+        return;
+    }
     if (rows == 8 && n == 8) {
         matvec_any(w, wb, v, 8, 8, out);
     } else if (rows == 16 && n == 16) {
@@ -416,6 +418,7 @@ static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
         matvec_any(w, wb, v, rows, n, out);
     }
 #else
+    (void)packed;
     matvec_any(w, wb, v, rows, n, out);
 #endif
 }
@@ -429,10 +432,10 @@ static inline __attribute__((always_inline)) void input_terms(const cell_plan cp
                                                               int32_t n, const int16_t *x,
                                                               int32_t in_log2,
                                                               int32_t *restrict out,
-                                                              int32_t *restrict acc)
+                                                              int32_t *restrict acc, int packed)
 {
     const int32_t *wm = cp.w_mult, *ws = cp.w_sh, *cst = cp.cst;
-    matvec_s8_s16(cp.cell->w, cp.wb, x, hid, n, acc);
+    matvec_s8_s16(cp.cell->w, cp.wb, x, hid, n, acc, packed);
     if (cp.w_fast) { /* rp_requantize's 32-bit path; the plan proved no clamp is needed */
         for (int32_t p = 0; p < hid; p++) {
             const int32_t hi = (int32_t)(((int64_t)(acc[p] * (1 << in_log2)) * wm[p]) >> 32);
@@ -450,7 +453,7 @@ static inline __attribute__((always_inline)) void input_terms(const cell_plan cp
 static inline __attribute__((always_inline)) void pixel_terms_n(
     const cell_plan p1, int32_t h1, int32_t c, int32_t off, const int8_t *const *px,
     const int8_t *base, int32_t n, int16_t *restrict xs, int32_t *restrict out,
-    int32_t *restrict acc)
+    int32_t *restrict acc, int packed)
 {
     for (int32_t t = 0; t < n; t++) {
         const int8_t *q8 = px != NULL ? px[t] : base + (size_t)t * c;
@@ -468,7 +471,7 @@ static inline __attribute__((always_inline)) void pixel_terms_n(
         for (; k < c; k++) {
             xs[k] = (int16_t)(q8[k] + off);
         }
-        input_terms(p1, h1, c, xs, RP_RNN_IN_LOG2, out + (size_t)t * h1, acc);
+        input_terms(p1, h1, c, xs, RP_RNN_IN_LOG2, out + (size_t)t * h1, acc, packed);
     }
 }
 
@@ -480,16 +483,20 @@ static void pixel_terms(const rp_rnnpool_layer *l, const rnn_work *wk,
     const cell_plan p1 = wk->p1;
     const int32_t c = l->in.c, off = l->input_offset;
 #if RP_USE_DSP
+    if (p1.wb == NULL) {
+        pixel_terms_n(p1, p1.hid, c, off, px, base, n, wk->xs, out, wk->acc, 1);
+        return;
+    }
     if (p1.hid == 8 && c == 4) {
-        pixel_terms_n(p1, 8, 4, off, px, base, n, wk->xs, out, wk->acc);
+        pixel_terms_n(p1, 8, 4, off, px, base, n, wk->xs, out, wk->acc, 0);
         return;
     }
     if (p1.hid == 16 && c == 4) {
-        pixel_terms_n(p1, 16, 4, off, px, base, n, wk->xs, out, wk->acc);
+        pixel_terms_n(p1, 16, 4, off, px, base, n, wk->xs, out, wk->acc, 0);
         return;
     }
 #endif
-    pixel_terms_n(p1, p1.hid, c, off, px, base, n, wk->xs, out, wk->acc);
+    pixel_terms_n(p1, p1.hid, c, off, px, base, n, wk->xs, out, wk->acc, 0);
 }
 
 /* ---- gates: the branch-free forms (DSP) and their plain equivalents ---- */
@@ -546,11 +553,11 @@ static int32_t act_table(const int16_t *tab, int32_t x)
  * multiple of 2^14, so the floors agree. */
 static inline __attribute__((always_inline)) void step_fast(
     const int32_t *restrict pre, int16_t *restrict h, int32_t *restrict acc,
-    const int32_t *restrict cst, const int8_t *u, const int32_t *ub, const int16_t *sig, const int16_t *tnh, int32_t mzeta, int32_t k, int32_t hid, int first,
-    int tables)
+    const int32_t *restrict cst, const int8_t *u, const int32_t *ub, const int16_t *sig,
+    const int16_t *tnh, int32_t mzeta, int32_t k, int32_t hid, int first, int tables, int packed)
 {
     if (!first) {
-        matvec_s8_s16(u, ub, h, hid, hid, acc);
+        matvec_s8_s16(u, ub, h, hid, hid, acc, packed);
     }
     for (int32_t p = 0; p < hid; p++) {
         int32_t e = pre[p];
@@ -596,11 +603,12 @@ static inline uint32_t rp_pack16(int32_t lo, int32_t hi)
  * halfword MACs (SMLABB / SMLATT / SMLATB). The same integers as step_fast. */
 static inline __attribute__((always_inline)) void step_quant_pairs(
     const int32_t *restrict pre, int16_t *restrict h, int32_t *restrict acc,
-    const int32_t *restrict cst, const int8_t *u, const int32_t *ub, int32_t mzeta, int32_t k, int32_t hid, int first)
+    const int32_t *restrict cst, const int8_t *u, const int32_t *ub, int32_t mzeta, int32_t k,
+    int32_t hid, int first, int packed)
 {
     const uint32_t ones = 0x00010001u;
     if (!first) {
-        matvec_s8_s16(u, ub, h, hid, hid, acc);
+        matvec_s8_s16(u, ub, h, hid, hid, acc, packed);
     }
     for (int32_t p = 0; p < hid; p += 2) {
         int32_t e0 = pre[p], e1 = pre[p + 1];
@@ -633,15 +641,15 @@ static inline __attribute__((always_inline)) void step_quant_pairs(
 
 static inline __attribute__((always_inline)) void sequence_pairs(
     const cell_plan *cp, const int32_t *x, int32_t step, int32_t len, int16_t *restrict h,
-    int32_t *restrict acc, int32_t hid)
+    int32_t *restrict acc, int32_t hid, int packed)
 {
     const int32_t *cst = cp->cst, *ub = cp->ub;
     const int8_t *u = cp->cell->u;
     const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
-    step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 1);
+    step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 1, packed);
     for (int32_t t = 1; t < len; t++) {
         x += step;
-        step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 0);
+        step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 0, packed);
     }
 }
 #endif
@@ -649,16 +657,16 @@ static inline __attribute__((always_inline)) void sequence_pairs(
 /* A fast sequence (see sequence()); hid and tables are constants where it is inlined. */
 static inline __attribute__((always_inline)) void sequence_fast(
     const cell_plan *cp, const int32_t *x, int32_t step, int32_t len, int16_t *restrict h,
-    int32_t *restrict acc, int32_t hid, int tables)
+    int32_t *restrict acc, int32_t hid, int tables, int packed)
 {
     const int32_t *cst = cp->cst, *ub = cp->ub;
     const int8_t *u = cp->cell->u;
     const int16_t *sig = cp->cell->sigmoid_table, *tnh = cp->cell->tanh_table;
     const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
-    step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, tables);
+    step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, tables, packed);
     for (int32_t t = 1; t < len; t++) {
         x += step;
-        step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, tables);
+        step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, tables, packed);
     }
 }
 
@@ -669,7 +677,7 @@ static void step_general(const cell_plan *cp, const int32_t *pre, int16_t *h, in
     const rp_fastgrnn_cell *cell = cp->cell;
     const int32_t hid = cp->hid;
     if (!first) {
-        matvec_s8_s16(cell->u, cp->ub, h, hid, hid, acc);
+        matvec_s8_s16(cell->u, cp->ub, h, hid, hid, acc, cp->ub == NULL);
     }
     for (int32_t p = 0; p < hid; p++) {
         const int32_t i = rp_pair_index(p, hid);
@@ -692,6 +700,23 @@ static void step_general(const cell_plan *cp, const int32_t *pre, int16_t *h, in
     }
 }
 
+#if RP_USE_DSP
+/* A fast sequence of a plan without unpacked weights (generic sizes; kept out of sequence() so
+ * that its specialised paths stay as they were). */
+static __attribute__((noinline)) void sequence_packed(const cell_plan *cp, const int32_t *x,
+                                                      int32_t step, int32_t len,
+                                                      int16_t *restrict h, int32_t *restrict acc)
+{
+    if (cp->pairs) {
+        sequence_pairs(cp, x, step, len, h, acc, cp->hid, 1);
+    } else if (cp->tables) {
+        sequence_fast(cp, x, step, len, h, acc, cp->hid, 1, 1);
+    } else {
+        sequence_fast(cp, x, step, len, h, acc, cp->hid, 0, 1);
+    }
+}
+#endif
+
 /* Runs a cell from a zero state over len input-term vectors (pre + t * hid, t = 0 .. len - 1,
  * or backwards); the last state ends in h (pair layout). */
 static void sequence(const cell_plan *cp, const int32_t *pre, int32_t len, int reverse,
@@ -708,26 +733,28 @@ static void sequence(const cell_plan *cp, const int32_t *pre, int32_t len, int r
     }
     if (cp->fast) {
 #if RP_USE_DSP
-        if (cp->pairs && hid == 8) {
-            sequence_pairs(cp, x, step, len, h, acc, 8);
+        if (cp->ub == NULL) {
+            sequence_packed(cp, x, step, len, h, acc);
+        } else if (cp->pairs && hid == 8) {
+            sequence_pairs(cp, x, step, len, h, acc, 8, 0);
         } else if (cp->pairs && hid == 16) {
-            sequence_pairs(cp, x, step, len, h, acc, 16);
+            sequence_pairs(cp, x, step, len, h, acc, 16, 0);
         } else if (cp->pairs) {
-            sequence_pairs(cp, x, step, len, h, acc, hid);
+            sequence_pairs(cp, x, step, len, h, acc, hid, 0);
         } else if (hid == 8 && cp->tables) {
-            sequence_fast(cp, x, step, len, h, acc, 8, 1);
+            sequence_fast(cp, x, step, len, h, acc, 8, 1, 0);
         } else if (hid == 8) {
-            sequence_fast(cp, x, step, len, h, acc, 8, 0);
+            sequence_fast(cp, x, step, len, h, acc, 8, 0, 0);
         } else if (hid == 16 && cp->tables) {
-            sequence_fast(cp, x, step, len, h, acc, 16, 1);
+            sequence_fast(cp, x, step, len, h, acc, 16, 1, 0);
         } else if (hid == 16) {
-            sequence_fast(cp, x, step, len, h, acc, 16, 0);
+            sequence_fast(cp, x, step, len, h, acc, 16, 0, 0);
         } else
 #endif
         if (cp->tables) {
-            sequence_fast(cp, x, step, len, h, acc, hid, 1);
+            sequence_fast(cp, x, step, len, h, acc, hid, 1, 0);
         } else {
-            sequence_fast(cp, x, step, len, h, acc, hid, 0);
+            sequence_fast(cp, x, step, len, h, acc, hid, 0, 0);
         }
     } else {
         step_general(cp, x, h, acc, 1);
@@ -746,14 +773,16 @@ static void advance(const cell_plan *cp, const int32_t *pre, int16_t *h, int32_t
         step_general(cp, pre, h, acc, first);
         return;
     }
-    const int32_t hid = cp->hid;
+    const int32_t hid = cp->hid, *cst = cp->cst, *ub = cp->ub;
+    const int8_t *u = cp->cell->u;
+    const int packed = ub == NULL;
     const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
 #if RP_USE_DSP
     if (cp->pairs) {
         if (first) {
-            step_quant_pairs(pre, h, acc, cp->cst, cp->cell->u, cp->ub, mzeta, k, hid, 1);
+            step_quant_pairs(pre, h, acc, cst, u, ub, mzeta, k, hid, 1, packed);
         } else {
-            step_quant_pairs(pre, h, acc, cp->cst, cp->cell->u, cp->ub, mzeta, k, hid, 0);
+            step_quant_pairs(pre, h, acc, cst, u, ub, mzeta, k, hid, 0, packed);
         }
         return;
     }
@@ -761,14 +790,14 @@ static void advance(const cell_plan *cp, const int32_t *pre, int16_t *h, int32_t
     const int16_t *sig = cp->cell->sigmoid_table, *tnh = cp->cell->tanh_table;
     if (cp->tables) {
         if (first) {
-            step_fast(pre, h, acc, cp->cst, cp->cell->u, cp->ub, sig, tnh, mzeta, k, hid, 1, 1);
+            step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, 1, packed);
         } else {
-            step_fast(pre, h, acc, cp->cst, cp->cell->u, cp->ub, sig, tnh, mzeta, k, hid, 0, 1);
+            step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, 1, packed);
         }
     } else if (first) {
-        step_fast(pre, h, acc, cp->cst, cp->cell->u, cp->ub, sig, tnh, mzeta, k, hid, 1, 0);
+        step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, 0, packed);
     } else {
-        step_fast(pre, h, acc, cp->cst, cp->cell->u, cp->ub, sig, tnh, mzeta, k, hid, 0, 0);
+        step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, 0, packed);
     }
 }
 
@@ -829,7 +858,7 @@ static void summaries_out(const rp_rnnpool_layer *l, const rnn_work *wk, int8_t 
     for (int32_t s = 0; s < 2; s++) { /* RNN2: rows fwd, rows bwd, cols fwd, cols bwd */
         for (int32_t t = 0; t < lens[s]; t++) {
             input_terms(wk->p2, h2, h1, seqs[s] + (size_t)t * h1, 0, wk->pre2 + (size_t)t * h2,
-                        wk->acc);
+                        wk->acc, wk->p2.wb == NULL);
         }
         for (int32_t d = 0; d < 2; d++) {
             sequence(&wk->p2, wk->pre2, lens[s], d, wk->h, wk->acc);
