@@ -213,5 +213,6 @@ def emit_cell_plans(layer, prefix: str, unpack: bool = True) -> List[str]:
 
 
 __all__ = ['pair_index', 'rows_fit', 'unpack_blocks', 'CellPlan', 'plan_cell', 'plan_layer',
-           'plan_flash_bytes', 'plan_scratch_bytes', 'scratch_plan_bytes', 'plan_ident', 'plan_field', 'emit_cell_plans', 'rnn1_x_max',
+           'plan_flash_bytes', 'plan_scratch_bytes', 'scratch_plan_bytes', 'plan_ident',
+           'plan_field', 'emit_cell_plans', 'rnn1_x_max',
            'CELL_FAST', 'CELL_W_FAST', 'CELL_PAIRS', 'CELL_TABLES']

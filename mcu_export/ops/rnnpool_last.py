@@ -165,7 +165,8 @@ class RNNPoolLastLayer(Op):
         h, w, _ = self.in_shape
         l1, init1 = self.rnn1.emit(f'{p}_r1')
         l2, init2 = self.rnn2.emit(f'{p}_r2')
-        return l1 + l2 + emit_cell_plans(self, p, self.unpack_weights) + c_struct('rp_rnnpool_layer', p, [
+        plan = emit_cell_plans(self, p, self.unpack_weights)
+        return l1 + l2 + plan + c_struct('rp_rnnpool_layer', p, [
             ('patch_h', h), ('patch_w', w), ('stride_h', h), ('stride_w', w),
             ('in', c_dims(self.in_shape)), ('out', c_dims(self.out_shape)),
             ('input_offset', self.input_offset), ('rnn1', init1), ('rnn2', init2),

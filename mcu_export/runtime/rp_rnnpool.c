@@ -214,7 +214,8 @@ static int32_t *plan_cell(const rp_fastgrnn_cell *cell, cell_plan *cp, int64_t x
     const int32_t hid = cell->hidden_size;
     int32_t *cst = mem, *w_mult = mem + 4 * hid, *w_sh = mem + 5 * hid;
     int32_t *wb = wmem;
-    int32_t *ub = wb + ((size_t)hid * cell->input_size) / 2 + (((size_t)hid * cell->input_size) & 1);
+    const size_t nw = (size_t)hid * cell->input_size;
+    int32_t *ub = wb + nw / 2 + (nw & 1);
     int32_t *end = ub + ((size_t)hid * hid) / 2 + (((size_t)hid * hid) & 1);
     cp->cst = cst;
     cp->w_mult = w_mult;

@@ -48,8 +48,10 @@ static const rp_conv_layer *head_conv(const rp_stream_stage *st, int conf)
 /* Bytes of a row sink's state (0: not a sink). */
 static size_t sink_state_bytes(const rp_stream_stage *st)
 {
-    return st->kind == RP_STAGE_RNNPOOL_LAST ? RP_ALIGN4(rp_rnnpool_last_get_buffer_size(st->rnnpool))
-                                             : 0;
+    if (st->kind != RP_STAGE_RNNPOOL_LAST) {
+        return 0;
+    }
+    return RP_ALIGN4(rp_rnnpool_last_get_buffer_size(st->rnnpool));
 }
 
 static rp_dims stage_in(const rp_stream_stage *st)
