@@ -394,19 +394,35 @@ static inline __attribute__((always_inline)) void matvec_any(const int8_t *w,
     }
 }
 
+/* The product out of line, any size: matvec_packed for a plan without unpacked weights (wb
+ * NULL), else matvec_any (its generic instance). Packed plans and the last-layer kernel's single
+ * steps use it, so that they add little code. */
+static __attribute__((noinline)) void matvec_call(const int8_t *w, const int32_t *wb,
+                                                  const int16_t *v, int32_t rows, int32_t n,
+                                                  int32_t *out)
+{
+#if RP_USE_DSP
+    if (wb == NULL) {
+        matvec_packed(w, v, rows, n, out);
+        return;
+    }
+#endif
+    matvec_any(w, wb, v, rows, n, out);
+}
+
 /* matvec_any with the common sizes as constants, so that the compiler unrolls their loops;
- * packed: the plan has no unpacked weights (wb NULL, matvec_packed). */
+ * out_of_line (a constant where inlined): matvec_call instead. */
 static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
                                                                 const int32_t *wb,
                                                                 const int16_t *v, int32_t rows,
                                                                 int32_t n, int32_t *out,
-                                                                int packed)
+                                                                int out_of_line)
 {
-#if RP_USE_DSP
-    if (packed) { /* a plan without unpacked weights (a constant where inlined) */
-        matvec_packed(w, v, rows, n, out);
+    if (out_of_line) {
+        matvec_call(w, wb, v, rows, n, out);
         return;
     }
+#if RP_USE_DSP
     if (rows == 8 && n == 8) {
         matvec_any(w, wb, v, 8, 8, out);
     } else if (rows == 16 && n == 16) {
@@ -419,7 +435,6 @@ static inline __attribute__((always_inline)) void matvec_s8_s16(const int8_t *w,
         matvec_any(w, wb, v, rows, n, out);
     }
 #else
-    (void)packed;
     matvec_any(w, wb, v, rows, n, out);
 #endif
 }
@@ -433,10 +448,10 @@ static inline __attribute__((always_inline)) void input_terms(const cell_plan cp
                                                               int32_t n, const int16_t *x,
                                                               int32_t in_log2,
                                                               int32_t *restrict out,
-                                                              int32_t *restrict acc, int packed)
+                                                              int32_t *restrict acc, int out_of_line)
 {
     const int32_t *wm = cp.w_mult, *ws = cp.w_sh, *cst = cp.cst;
-    matvec_s8_s16(cp.cell->w, cp.wb, x, hid, n, acc, packed);
+    matvec_s8_s16(cp.cell->w, cp.wb, x, hid, n, acc, out_of_line);
     if (cp.w_fast) { /* rp_requantize's 32-bit path; the plan proved no clamp is needed */
         for (int32_t p = 0; p < hid; p++) {
             const int32_t hi = (int32_t)(((int64_t)(acc[p] * (1 << in_log2)) * wm[p]) >> 32);
@@ -454,7 +469,7 @@ static inline __attribute__((always_inline)) void input_terms(const cell_plan cp
 static inline __attribute__((always_inline)) void pixel_terms_n(
     const cell_plan p1, int32_t h1, int32_t c, int32_t off, const int8_t *const *px,
     const int8_t *base, int32_t n, int16_t *restrict xs, int32_t *restrict out,
-    int32_t *restrict acc, int packed)
+    int32_t *restrict acc, int out_of_line)
 {
     for (int32_t t = 0; t < n; t++) {
         const int8_t *q8 = px != NULL ? px[t] : base + (size_t)t * c;
@@ -472,7 +487,7 @@ static inline __attribute__((always_inline)) void pixel_terms_n(
         for (; k < c; k++) {
             xs[k] = (int16_t)(q8[k] + off);
         }
-        input_terms(p1, h1, c, xs, RP_RNN_IN_LOG2, out + (size_t)t * h1, acc, packed);
+        input_terms(p1, h1, c, xs, RP_RNN_IN_LOG2, out + (size_t)t * h1, acc, out_of_line);
     }
 }
 
@@ -555,10 +570,10 @@ static int32_t act_table(const int16_t *tab, int32_t x)
 static inline __attribute__((always_inline)) void step_fast(
     const int32_t *restrict pre, int16_t *restrict h, int32_t *restrict acc,
     const int32_t *restrict cst, const int8_t *u, const int32_t *ub, const int16_t *sig,
-    const int16_t *tnh, int32_t mzeta, int32_t k, int32_t hid, int first, int tables, int packed)
+    const int16_t *tnh, int32_t mzeta, int32_t k, int32_t hid, int first, int tables, int out_of_line)
 {
     if (!first) {
-        matvec_s8_s16(u, ub, h, hid, hid, acc, packed);
+        matvec_s8_s16(u, ub, h, hid, hid, acc, out_of_line);
     }
     for (int32_t p = 0; p < hid; p++) {
         int32_t e = pre[p];
@@ -605,11 +620,11 @@ static inline uint32_t rp_pack16(int32_t lo, int32_t hi)
 static inline __attribute__((always_inline)) void step_quant_pairs(
     const int32_t *restrict pre, int16_t *restrict h, int32_t *restrict acc,
     const int32_t *restrict cst, const int8_t *u, const int32_t *ub, int32_t mzeta, int32_t k,
-    int32_t hid, int first, int packed)
+    int32_t hid, int first, int out_of_line)
 {
     const uint32_t ones = 0x00010001u;
     if (!first) {
-        matvec_s8_s16(u, ub, h, hid, hid, acc, packed);
+        matvec_s8_s16(u, ub, h, hid, hid, acc, out_of_line);
     }
     for (int32_t p = 0; p < hid; p += 2) {
         int32_t e0 = pre[p], e1 = pre[p + 1];
@@ -642,15 +657,15 @@ static inline __attribute__((always_inline)) void step_quant_pairs(
 
 static inline __attribute__((always_inline)) void sequence_pairs(
     const cell_plan *cp, const int32_t *x, int32_t step, int32_t len, int16_t *restrict h,
-    int32_t *restrict acc, int32_t hid, int packed)
+    int32_t *restrict acc, int32_t hid, int out_of_line)
 {
     const int32_t *cst = cp->cst, *ub = cp->ub;
     const int8_t *u = cp->cell->u;
     const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
-    step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 1, packed);
+    step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 1, out_of_line);
     for (int32_t t = 1; t < len; t++) {
         x += step;
-        step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 0, packed);
+        step_quant_pairs(x, h, acc, cst, u, ub, mzeta, k, hid, 0, out_of_line);
     }
 }
 #endif
@@ -658,16 +673,16 @@ static inline __attribute__((always_inline)) void sequence_pairs(
 /* A fast sequence (see sequence()); hid and tables are constants where it is inlined. */
 static inline __attribute__((always_inline)) void sequence_fast(
     const cell_plan *cp, const int32_t *x, int32_t step, int32_t len, int16_t *restrict h,
-    int32_t *restrict acc, int32_t hid, int tables, int packed)
+    int32_t *restrict acc, int32_t hid, int tables, int out_of_line)
 {
     const int32_t *cst = cp->cst, *ub = cp->ub;
     const int8_t *u = cp->cell->u;
     const int16_t *sig = cp->cell->sigmoid_table, *tnh = cp->cell->tanh_table;
     const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
-    step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, tables, packed);
+    step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, tables, out_of_line);
     for (int32_t t = 1; t < len; t++) {
         x += step;
-        step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, tables, packed);
+        step_fast(x, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, tables, out_of_line);
     }
 }
 
@@ -678,7 +693,7 @@ static void step_general(const cell_plan *cp, const int32_t *pre, int16_t *h, in
     const rp_fastgrnn_cell *cell = cp->cell;
     const int32_t hid = cp->hid;
     if (!first) {
-        matvec_s8_s16(cell->u, cp->ub, h, hid, hid, acc, cp->ub == NULL);
+        matvec_s8_s16(cell->u, cp->ub, h, hid, hid, acc, 1);
     }
     for (int32_t p = 0; p < hid; p++) {
         const int32_t i = rp_pair_index(p, hid);
@@ -776,29 +791,18 @@ static void advance(const cell_plan *cp, const int32_t *pre, int16_t *h, int32_t
     }
     const int32_t hid = cp->hid, *cst = cp->cst, *ub = cp->ub;
     const int8_t *u = cp->cell->u;
-    const int packed = ub == NULL;
     const int32_t mzeta = -cp->cell->zeta_q14, k = cp->cell->zeta_q14 + cp->cell->nu_q14;
 #if RP_USE_DSP
     if (cp->pairs) {
-        if (first) {
-            step_quant_pairs(pre, h, acc, cst, u, ub, mzeta, k, hid, 1, packed);
-        } else {
-            step_quant_pairs(pre, h, acc, cst, u, ub, mzeta, k, hid, 0, packed);
-        }
+        step_quant_pairs(pre, h, acc, cst, u, ub, mzeta, k, hid, first, 1);
         return;
     }
 #endif
     const int16_t *sig = cp->cell->sigmoid_table, *tnh = cp->cell->tanh_table;
     if (cp->tables) {
-        if (first) {
-            step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, 1, packed);
-        } else {
-            step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, 1, packed);
-        }
-    } else if (first) {
-        step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 1, 0, packed);
+        step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, first, 1, 1);
     } else {
-        step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, 0, 0, packed);
+        step_fast(pre, h, acc, cst, u, ub, sig, tnh, mzeta, k, hid, first, 0, 1);
     }
 }
 
