@@ -10,7 +10,10 @@ models' cells, stride = patch (no overlap), odd sizes with stride < patch / 2, o
 column, stride > patch / 2, one-row patches, the release's cell (fixed factors 1 and 0,
 biases 1), and cells that must take the general path (a shift < 33, a huge bias). Host
 (portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the DSP path and with
-``-DRP_NO_DSP``).
+``-DRP_NO_DSP``). The cell plans are the exporter's (``rnnpool_plan.py``, const data): they must
+take the paths and give the bytes of the plans the kernel builds itself under
+``-DRP_RNNPOOL_SCRATCH_PLAN`` (the pre-export way), whose buffer is larger by exactly the plan
+bytes; a layer without its plan is refused.
 """
 import shutil
 
