@@ -33,6 +33,7 @@ typedef struct {
     int32_t expanded[RP_MAX_STAGES]; /* input rows expanded (blocks with an expansion) or
                                         consumed (row sinks) */
     int32_t produced[RP_MAX_STAGES]; /* output rows produced (padding rows included) */
+    size_t sink_bytes[RP_MAX_STAGES]; /* row sinks: bytes of their state (else 0) */
     int8_t *loc_row, *conf_row;      /* head outputs of one row */
     void *rnn_buf;
     size_t rnn_size;
@@ -340,7 +341,7 @@ static rp_status sink_step(stream_state *ss, int32_t i, int *did)
 {
     const rp_stream_stage *st = &ss->s->stages[i];
     const rp_dims in = stage_in(st), od = stage_out_padded(ss->s, i);
-    const size_t size = sink_state_bytes(st);
+    const size_t size = ss->sink_bytes[i];
     *did = 0;
     if (ss->expanded[i] < ss->received[i]) {
         const int32_t iy = ss->expanded[i];
@@ -373,7 +374,7 @@ static rp_status sink_step(stream_state *ss, int32_t i, int *did)
  * (a block with an expansion) the expansion of its next input row. *did says whether it did. */
 static rp_status stage_step(stream_state *ss, int32_t i, int *did)
 {
-    if (sink_state_bytes(&ss->s->stages[i]) > 0) {
+    if (ss->sink_bytes[i] > 0) {
         return sink_step(ss, i, did);
     }
     const rp_stream *s = ss->s;
@@ -511,12 +512,14 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         ss.exp_ring[i] = p;
         if (st->kind == RP_STAGE_MBCONV) {
             p += rp_mbconv_ring_bytes(st->mbconv);
-        } else if (sink_state_bytes(st) > 0) {
-            rp_status status = rp_rnnpool_last_s8_begin(st->rnnpool, p, sink_state_bytes(st));
+        }
+        ss.sink_bytes[i] = sink_state_bytes(st);
+        if (ss.sink_bytes[i] > 0) {
+            rp_status status = rp_rnnpool_last_s8_begin(st->rnnpool, p, ss.sink_bytes[i]);
             if (status != RP_OK) {
                 return status;
             }
-            p += sink_state_bytes(st);
+            p += ss.sink_bytes[i];
         }
     }
     ss.loc_row = p;
