@@ -21,7 +21,8 @@ from .base import Op, Shape, align4, c_dims, c_ident, c_struct, register_op
 from .intmath import Q14, requantize, to_int8
 from .rnnpool import PRE_LIMIT, RNN_IN_SCALE, FastGRNNCell, RNNPoolLayer, act_table
 
-#: The kernel's limits (``rp_rnnpool.c``: W . x and U . h stay inside int32).
+#: The kernel's limits (``rp_nn.h``'s ``RP_RNNPOOL_LAST_MAX_*``: W . x and U . h stay inside
+#: int32); ``test_rnnpool_last.py`` compiles them and compares.
 LAST_MAX_HIDDEN = 256
 LAST_MAX_CHANNELS = 1024
 

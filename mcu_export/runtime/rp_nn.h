@@ -167,9 +167,14 @@ rp_status rp_rnnpool_s8(const rp_rnnpool_layer *layer, void *buf, size_t size, c
  * and rp_rnnpool_last_s8_end() runs RNN2 over the row and column summaries in both directions.
  * The layer is an rp_rnnpool_layer with patch = stride = (in.h, in.w), out = {1, 1, 4 * h2},
  * row_cache 0 and its plan; the output equals rp_rnnpool_s8() on that layer (same order
- * [rows fwd, rows bwd, columns fwd, columns bwd], same requantisation). Hidden sizes up to 256,
- * up to 1024 channels. The state lives in the caller's buffer between the calls.
+ * [rows fwd, rows bwd, columns fwd, columns bwd], same requantisation). The state lives in the
+ * caller's buffer between the calls.
  */
+
+/** Largest hidden size / channel count of the last-layer kernel: keeps W . x (in.c int8 x 9-bit
+ *  inputs, times 2^6) and U . h (hidden int8 x int16) inside int32. */
+#define RP_RNNPOOL_LAST_MAX_HIDDEN 256
+#define RP_RNNPOOL_LAST_MAX_CHANNELS 1024
 
 /** @brief Buffer bytes of the rp_rnnpool_last_s8* calls (state + scratch); 0 if invalid. */
 size_t rp_rnnpool_last_get_buffer_size(const rp_rnnpool_layer *layer);

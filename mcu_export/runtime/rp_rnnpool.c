@@ -1054,19 +1054,14 @@ rp_status rp_rnnpool_s8(const rp_rnnpool_layer *l, void *buf, size_t size, const
  * input terms are computed once and feed both its row sequence and the column steps, which is
  * exact because W x and U h are requantised separately. */
 
-/* Largest hidden size / channel count of the last-layer kernel: keeps W . x (in.c int8 x 9-bit
- * inputs, times 2^6) and U . h (hid int8 x int16) inside int32. */
-#define RP_LAST_MAX_HIDDEN 256
-#define RP_LAST_MAX_CHANNELS 1024
-
 static int last_valid(const rp_rnnpool_layer *l)
 {
     return l->in.h > 0 && l->in.w > 0 && l->patch_h == l->in.h && l->patch_w == l->in.w &&
            l->stride_h == l->in.h && l->stride_w == l->in.w && l->in.c > 0 &&
-           l->in.c <= RP_LAST_MAX_CHANNELS && l->rnn1.input_size == l->in.c &&
+           l->in.c <= RP_RNNPOOL_LAST_MAX_CHANNELS && l->rnn1.input_size == l->in.c &&
            l->rnn2.input_size == l->rnn1.hidden_size && l->rnn1.hidden_size > 0 &&
-           l->rnn1.hidden_size <= RP_LAST_MAX_HIDDEN && l->rnn2.hidden_size > 0 &&
-           l->rnn2.hidden_size <= RP_LAST_MAX_HIDDEN && l->out.h == 1 && l->out.w == 1 &&
+           l->rnn1.hidden_size <= RP_RNNPOOL_LAST_MAX_HIDDEN && l->rnn2.hidden_size > 0 &&
+           l->rnn2.hidden_size <= RP_RNNPOOL_LAST_MAX_HIDDEN && l->out.h == 1 && l->out.w == 1 &&
            l->out.c == 4 * l->rnn2.hidden_size && !l->row_cache && l->rnn1.w != NULL &&
            l->rnn1.u != NULL && l->rnn2.w != NULL && l->rnn2.u != NULL;
 }

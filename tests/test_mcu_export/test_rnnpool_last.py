@@ -22,7 +22,7 @@ from mcu_export.ctest import (PROLOGUE, arm_toolchain_missing, build_and_run_m4,
 from mcu_export.ops import get_op
 from mcu_export.ops.base import align4, c_array
 from mcu_export.ops.rnnpool import FastGRNNCell, RNNPoolLayer
-from mcu_export.ops.rnnpool_last import RNNPoolLastLayer
+from mcu_export.ops.rnnpool_last import LAST_MAX_CHANNELS, LAST_MAX_HIDDEN, RNNPoolLastLayer
 from mcu_export.quantize import quantize_multipliers
 from mcu_export.random_model import random_cell, random_rnnpool
 
@@ -88,6 +88,15 @@ def test_validate_names_the_layer():
     with pytest.raises(ValueError, match='layer wide: 2000 channels'):
         random_last(rng, 'wide', (1, 1, 2000), 8, 8).validate()
     random_last(rng, 'vww', (7, 7, 320), 80, 80).validate()
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+def test_limits_are_the_headers(tmp_path):
+    source = PROLOGUE + ('int main(void)\n{\n    check(RP_OK, "none");\n'
+                         '    emit_u32(RP_RNNPOOL_LAST_MAX_HIDDEN);\n'
+                         '    emit_u32(RP_RNNPOOL_LAST_MAX_CHANNELS);\n    return 0;\n}\n')
+    got = np.frombuffer(run_program(build_program(source, tmp_path)), np.uint32).tolist()
+    assert got == [LAST_MAX_HIDDEN, LAST_MAX_CHANNELS]
 
 
 def last_program(cases) -> str:
