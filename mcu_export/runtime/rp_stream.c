@@ -374,9 +374,6 @@ static rp_status sink_step(stream_state *ss, int32_t i, int *did)
  * (a block with an expansion) the expansion of its next input row. *did says whether it did. */
 static rp_status stage_step(stream_state *ss, int32_t i, int *did)
 {
-    if (ss->sink_bytes[i] > 0) {
-        return sink_step(ss, i, did);
-    }
     const rp_stream *s = ss->s;
     const rp_stream_stage *st = &s->stages[i];
     const rp_dims in = stage_in(st), od = stage_out(st);
@@ -422,6 +419,9 @@ static rp_status stage_step(stream_state *ss, int32_t i, int *did)
             *did = 1;
         }
         return RP_OK; /* waits for more input rows */
+    }
+    if (ss->sink_bytes[i] > 0) { /* a row sink (window 1): checked only once there is work */
+        return sink_step(ss, i, did);
     }
     for (int32_t ky = 0; ky < k; ky++) {
         const int32_t iy = iy0 + ky;
