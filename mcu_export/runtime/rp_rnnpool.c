@@ -693,7 +693,7 @@ static void step_general(const cell_plan *cp, const int32_t *pre, int16_t *h, in
     const rp_fastgrnn_cell *cell = cp->cell;
     const int32_t hid = cp->hid;
     if (!first) {
-        matvec_s8_s16(cell->u, cp->ub, h, hid, hid, acc, 1);
+        matvec_s8_s16(cell->u, cp->ub, h, hid, hid, acc, cp->ub == NULL);
     }
     for (int32_t p = 0; p < hid; p++) {
         const int32_t i = rp_pair_index(p, hid);
