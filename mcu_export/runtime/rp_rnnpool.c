@@ -499,10 +499,6 @@ static void pixel_terms(const rp_rnnpool_layer *l, const rnn_work *wk,
     const cell_plan p1 = wk->p1;
     const int32_t c = l->in.c, off = l->input_offset;
 #if RP_USE_DSP
-    if (p1.wb == NULL) {
-        pixel_terms_n(p1, p1.hid, c, off, px, base, n, wk->xs, out, wk->acc, 1);
-        return;
-    }
     if (p1.hid == 8 && c == 4) {
         pixel_terms_n(p1, 8, 4, off, px, base, n, wk->xs, out, wk->acc, 0);
         return;
@@ -513,6 +509,20 @@ static void pixel_terms(const rp_rnnpool_layer *l, const rnn_work *wk,
     }
 #endif
     pixel_terms_n(p1, p1.hid, c, off, px, base, n, wk->xs, out, wk->acc, 0);
+}
+
+/* pixel_terms for a plan with or without unpacked weights (the last-layer kernel's RNN1). */
+static void pixel_terms_any(const rp_rnnpool_layer *l, const rnn_work *wk, const int8_t *base,
+                            int32_t n, int32_t *out)
+{
+#if RP_USE_DSP
+    if (wk->p1.wb == NULL) {
+        pixel_terms_n(wk->p1, wk->p1.hid, l->in.c, l->input_offset, NULL, base, n, wk->xs, out,
+                      wk->acc, 1);
+        return;
+    }
+#endif
+    pixel_terms(l, wk, NULL, base, n, out);
 }
 
 /* ---- gates: the branch-free forms (DSP) and their plain equivalents ---- */
@@ -716,22 +726,6 @@ static void step_general(const cell_plan *cp, const int32_t *pre, int16_t *h, in
     }
 }
 
-#if RP_USE_DSP
-/* A fast sequence of a plan without unpacked weights (generic sizes; kept out of sequence() so
- * that its specialised paths stay as they were). */
-static __attribute__((noinline)) void sequence_packed(const cell_plan *cp, const int32_t *x,
-                                                      int32_t step, int32_t len,
-                                                      int16_t *restrict h, int32_t *restrict acc)
-{
-    if (cp->pairs) {
-        sequence_pairs(cp, x, step, len, h, acc, cp->hid, 1);
-    } else if (cp->tables) {
-        sequence_fast(cp, x, step, len, h, acc, cp->hid, 1, 1);
-    } else {
-        sequence_fast(cp, x, step, len, h, acc, cp->hid, 0, 1);
-    }
-}
-#endif
 
 /* Runs a cell from a zero state over len input-term vectors (pre + t * hid, t = 0 .. len - 1,
  * or backwards); the last state ends in h (pair layout). */
@@ -749,9 +743,7 @@ static void sequence(const cell_plan *cp, const int32_t *pre, int32_t len, int r
     }
     if (cp->fast) {
 #if RP_USE_DSP
-        if (cp->ub == NULL) {
-            sequence_packed(cp, x, step, len, h, acc);
-        } else if (cp->pairs && hid == 8) {
+        if (cp->pairs && hid == 8) {
             sequence_pairs(cp, x, step, len, h, acc, 8, 0);
         } else if (cp->pairs && hid == 16) {
             sequence_pairs(cp, x, step, len, h, acc, 16, 0);
@@ -806,6 +798,29 @@ static void advance(const cell_plan *cp, const int32_t *pre, int16_t *h, int32_t
     }
 }
 
+/* sequence() for a plan with or without unpacked weights (the last-layer kernel's cells): the
+ * packed fast paths run here, generic and out of line, so that sequence()'s specialised paths
+ * stay as they were. */
+static void seq_any(const cell_plan *cp, const int32_t *pre, int32_t len, int reverse,
+                    int16_t *h, int32_t *acc)
+{
+#if RP_USE_DSP
+    if (cp->ub == NULL && cp->fast && len > 0) {
+        const int32_t hid = cp->hid, step = reverse ? -hid : hid;
+        const int32_t *x = pre + (reverse ? (size_t)(len - 1) * hid : 0);
+        if (cp->pairs) {
+            sequence_pairs(cp, x, step, len, h, acc, hid, 1);
+        } else if (cp->tables) {
+            sequence_fast(cp, x, step, len, h, acc, hid, 1, 1);
+        } else {
+            sequence_fast(cp, x, step, len, h, acc, hid, 0, 1);
+        }
+        return;
+    }
+#endif
+    sequence(cp, pre, len, reverse, h, acc);
+}
+
 static int rnnpool_valid(const rp_rnnpool_layer *l)
 {
     return l->patch_h > 0 && l->patch_w > 0 && l->patch_h <= RP_MAX_KERNEL &&
@@ -827,7 +842,9 @@ size_t rp_rnnpool_get_buffer_size(const rp_rnnpool_layer *l)
     return l == NULL ? 0 : min_size(l) + (l->row_cache ? cache_size(l) : 0);
 }
 
-static void summaries_out(const rp_rnnpool_layer *l, const rnn_work *wk, int8_t *out);
+static inline __attribute__((always_inline)) void summaries_out(const rp_rnnpool_layer *l,
+                                                                 const rnn_work *wk, int8_t *out,
+                                                                 int any_plan);
 
 /* One patch. The column summaries of its first reuse_cols columns are already in col_sum (the
  * previous patch of the row: same rows, same columns), the row summaries of its first
@@ -850,12 +867,15 @@ static void rnnpool_patch(const rp_rnnpool_layer *l, const rnn_work *wk,
         pixel_terms(l, wk, px, NULL, ph, wk->pre1);
         sequence(&wk->p1, wk->pre1, ph, 0, wk->col_sum + (size_t)q * h1, wk->acc);
     }
-    summaries_out(l, wk, out);
+    summaries_out(l, wk, out, 0);
 }
 
 /* RNN2 over the patch_h row summaries (wk->row_sum) and the patch_w column summaries
- * (wk->col_sum), both directions, requantised: out = rows fwd, rows bwd, cols fwd, cols bwd. */
-static void summaries_out(const rp_rnnpool_layer *l, const rnn_work *wk, int8_t *out)
+ * (wk->col_sum), both directions, requantised: out = rows fwd, rows bwd, cols fwd, cols bwd.
+ * any_plan (a constant): the plan may lack the unpacked weights (the last-layer kernel). */
+static inline __attribute__((always_inline)) void summaries_out(const rp_rnnpool_layer *l,
+                                                                 const rnn_work *wk, int8_t *out,
+                                                                 int any_plan)
 {
     const int32_t h1 = l->rnn1.hidden_size, h2 = l->rnn2.hidden_size;
     const int16_t *seqs[2] = {wk->row_sum, wk->col_sum};
@@ -863,10 +883,14 @@ static void summaries_out(const rp_rnnpool_layer *l, const rnn_work *wk, int8_t 
     for (int32_t s = 0; s < 2; s++) { /* RNN2: rows fwd, rows bwd, cols fwd, cols bwd */
         for (int32_t t = 0; t < lens[s]; t++) {
             input_terms(wk->p2, h2, h1, seqs[s] + (size_t)t * h1, 0, wk->pre2 + (size_t)t * h2,
-                        wk->acc, wk->p2.wb == NULL);
+                        wk->acc, any_plan);
         }
         for (int32_t d = 0; d < 2; d++) {
-            sequence(&wk->p2, wk->pre2, lens[s], d, wk->h, wk->acc);
+            if (any_plan) {
+                seq_any(&wk->p2, wk->pre2, lens[s], d, wk->h, wk->acc);
+            } else {
+                sequence(&wk->p2, wk->pre2, lens[s], d, wk->h, wk->acc);
+            }
             for (int32_t i = 0; i < h2; i++) {
                 int32_t v = rp_requantize(wk->h[rp_pair_index(i, h2)], l->output_multiplier,
                                           l->output_rshift);
@@ -879,11 +903,12 @@ static void summaries_out(const rp_rnnpool_layer *l, const rnn_work *wk, int8_t 
 
 /* Carves a valid layer's scratch (4-byte aligned, min_size() bytes or more) and loads (or, with
  * RP_RNNPOOL_SCRATCH_PLAN, builds) the cells' plans. */
-static rp_status load(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
+static rp_status load(const rp_rnnpool_layer *l, void *buf, rnn_work *wk, int any_plan)
 {
     int32_t *mem;
     rnn_carve(l, buf, wk, &mem);
 #ifdef RP_RNNPOOL_SCRATCH_PLAN
+    (void)any_plan;
     const int32_t h1 = l->rnn1.hidden_size, h2 = l->rnn2.hidden_size;
     const int64_t off = l->input_offset < 0 ? -(int64_t)l->input_offset : l->input_offset;
     int32_t *wmem = mem + 6 * (h1 + h2);
@@ -893,8 +918,9 @@ static rp_status load(const rp_rnnpool_layer *l, void *buf, rnn_work *wk)
     (void)mem;
     if (l->plan == NULL || l->plan->pair_layout != RP_RNNPOOL_PAIR_LAYOUT ||
         !use_plan(&l->rnn1, &l->plan->rnn1, &wk->p1) ||
-        !use_plan(&l->rnn2, &l->plan->rnn2, &wk->p2)) {
-        return RP_ARG_ERROR;
+        !use_plan(&l->rnn2, &l->plan->rnn2, &wk->p2) ||
+        (RP_USE_DSP && !any_plan && (wk->p1.wb == NULL || wk->p2.wb == NULL))) {
+        return RP_ARG_ERROR; /* the patch kernels take unpacked weights on the DSP build */
     }
 #endif
 #ifdef RP_DEBUG_PATHS
@@ -915,7 +941,7 @@ static rp_status prepare(const rp_rnnpool_layer *l, void *buf, size_t size, rnn_
         size < min_size(l)) {
         return RP_ARG_ERROR;
     }
-    return load(l, buf, wk);
+    return load(l, buf, wk, 0);
 }
 
 rp_status rp_rnnpool_s8_patch(const rp_rnnpool_layer *l, void *buf, size_t size,
@@ -1082,7 +1108,7 @@ static rp_status last_prepare(const rp_rnnpool_layer *l, void *buf, size_t size,
     cache_hdr hd;
     hdr_get(buf, &hd);
     *next = hd.check == ~hd.py && hd.layer == l && hd.py >= 0 && hd.py <= l->in.h ? hd.py : -1;
-    return load(l, buf, wk);
+    return load(l, buf, wk, 1);
 }
 
 rp_status rp_rnnpool_last_s8_begin(const rp_rnnpool_layer *l, void *buf, size_t size)
@@ -1105,8 +1131,8 @@ rp_status rp_rnnpool_last_s8_row(const rp_rnnpool_layer *l, void *buf, size_t si
         return RP_ARG_ERROR;
     }
     const int32_t w = l->in.w, h1 = l->rnn1.hidden_size;
-    pixel_terms(l, &wk, NULL, row, w, wk.pre1);
-    sequence(&wk.p1, wk.pre1, w, 0, wk.row_sum + (size_t)y * h1, wk.acc);
+    pixel_terms_any(l, &wk, row, w, wk.pre1);
+    seq_any(&wk.p1, wk.pre1, w, 0, wk.row_sum + (size_t)y * h1, wk.acc);
     for (int32_t q = 0; q < w; q++) {
         advance(&wk.p1, wk.pre1 + (size_t)q * h1, wk.col_sum + (size_t)q * h1, wk.acc, y == 0);
     }
@@ -1122,7 +1148,7 @@ rp_status rp_rnnpool_last_s8_end(const rp_rnnpool_layer *l, void *buf, size_t si
     if (out == NULL || last_prepare(l, buf, size, &wk, &next) != RP_OK || next != l->in.h) {
         return RP_ARG_ERROR;
     }
-    summaries_out(l, &wk, out);
+    summaries_out(l, &wk, out, 1);
     hdr_set(buf, -1, l); /* finished: a new map needs rp_rnnpool_last_s8_begin() */
     return RP_OK;
 }

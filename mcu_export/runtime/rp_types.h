@@ -142,7 +142,8 @@ typedef struct {
     const int32_t *w_sh;   /**< hidden: W shift (W_FAST: - 33) */
     const int32_t *wb;     /**< pair layout: W's 4 x 4 blocks as int16 pairs, or NULL (the
                                 DSP path then splits the int8 words as it reads them: half
-                                the flash, a few more instructions) */
+                                the flash, a few more instructions; the last-layer kernel
+                                only, the patch kernels refuse it) */
     const int32_t *ub;     /**< pair layout: U's, the same (both or neither); else NULL */
 } rp_fastgrnn_plan;
 
