@@ -33,7 +33,6 @@ typedef struct {
     int32_t expanded[RP_MAX_STAGES]; /* input rows expanded (blocks with an expansion) or
                                         consumed (row sinks) */
     int32_t produced[RP_MAX_STAGES]; /* output rows produced (padding rows included) */
-    size_t sink_bytes[RP_MAX_STAGES]; /* row sinks: bytes of their state (else 0) */
     int8_t *loc_row, *conf_row;      /* head outputs of one row */
     void *rnn_buf;
     size_t rnn_size;
@@ -341,7 +340,7 @@ static rp_status sink_step(stream_state *ss, int32_t i, int *did)
 {
     const rp_stream_stage *st = &ss->s->stages[i];
     const rp_dims in = stage_in(st), od = stage_out_padded(ss->s, i);
-    const size_t size = ss->sink_bytes[i];
+    const size_t size = sink_state_bytes(st);
     *did = 0;
     if (ss->expanded[i] < ss->received[i]) {
         const int32_t iy = ss->expanded[i];
@@ -420,7 +419,7 @@ static rp_status stage_step(stream_state *ss, int32_t i, int *did)
         }
         return RP_OK; /* waits for more input rows */
     }
-    if (ss->sink_bytes[i] > 0) { /* a row sink (window 1): checked only once there is work */
+    if (st->kind == RP_STAGE_RNNPOOL_LAST) { /* a row sink (window 1), checked once there is work */
         return sink_step(ss, i, did);
     }
     for (int32_t ky = 0; ky < k; ky++) {
@@ -513,13 +512,12 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         if (st->kind == RP_STAGE_MBCONV) {
             p += rp_mbconv_ring_bytes(st->mbconv);
         }
-        ss.sink_bytes[i] = sink_state_bytes(st);
-        if (ss.sink_bytes[i] > 0) {
-            rp_status status = rp_rnnpool_last_s8_begin(st->rnnpool, p, ss.sink_bytes[i]);
+        if (st->kind == RP_STAGE_RNNPOOL_LAST) {
+            rp_status status = rp_rnnpool_last_s8_begin(st->rnnpool, p, sink_state_bytes(st));
             if (status != RP_OK) {
                 return status;
             }
-            p += ss.sink_bytes[i];
+            p += sink_state_bytes(st);
         }
     }
     ss.loc_row = p;
