@@ -27,6 +27,7 @@ from mcu_export.cemit import c_array, emit_rnnpool  # noqa: E402
 from mcu_export.codegen import RUNTIME_DIR, TEMPLATE_DIR  # noqa: E402
 from mcu_export.ctest import arm_toolchain_missing  # noqa: E402
 from mcu_export.random_model import random_rnnpool  # noqa: E402
+from mcu_export.rnnpool_plan import plan_flash_bytes  # noqa: E402
 
 N_PATCHES = 16
 
@@ -101,7 +102,7 @@ static void put_u32(const char *label, uint32_t v)
     (void)sh_call(0x04, buf);
 }
 #define COUNTER (*(volatile uint32_t *)0x40028018u)
-static uint32_t scratch[4096];
+static uint32_t scratch[8192];
 static int8_t out[64];
 static int8_t map[MAP_PATCHES * 64];
 volatile int8_t sink;
@@ -133,7 +134,10 @@ int main(void)
     put_u32("float ", (t2 - t1) * 40u / NP);
     put_u32("rowmin ", (t3 - t2) * 40u / MAP_PATCHES);
     put_u32("rowcache ", (t4 - t3) * 40u / MAP_PATCHES);
+    put_u32("rowmin_call ", (t3 - t2) * 40u / MAP_ROWS);
+    put_u32("rowcache_call ", (t4 - t3) * 40u / MAP_ROWS);
     put_u32("scratch ", (uint32_t)rp_rnnpool_get_buffer_size(&pool));
+    put_u32("minscratch ", (uint32_t)rp_rnnpool_get_min_buffer_size(&pool));
     /* the two compute the same maths: outputs of patch 0 agree within a few int8 steps */
     int8_t a[64], b[64];
     uint32_t maxdiff = 0;
@@ -165,26 +169,21 @@ def float_cell(name, cell, in_scale):
     return lines
 
 
-def measure(channels, h1, h2, work):
-    rng = np.random.default_rng(0)
-    img_h, img_w = 28, 84
-    layer = random_rnnpool(rng, 'pool', (img_h, img_w, channels), h1, h2, (8, 8), (4, 4))
-    in_scale = 0.05 / 64  # random_rnnpool's RNN1 scale: (q - zp) * 64 steps of 0.05 / 64
-    lines, _ = emit_rnnpool(layer, 'pool')
-    img = rng.integers(-128, 128, (img_h, img_w, channels)).astype(np.int8)
-    n_map = layer.out_shape[0] * layer.out_shape[1]
-    src = ['#include <stdint.h>', '#include "rp_nn.h"', f'#define NP {N_PATCHES}',
-           f'#define MAP_PATCHES {n_map}',
-           f'#define IMG_W {img_w}', f'#define CH {channels}', f'#define IN_SCALE {in_scale * 64}f',
-           f'#define IN_ZP {-layer.input_offset}', '#define OUT_SCALE 0.01f',
-           f'#define OUT_ZP {layer.output_offset}'] + lines + c_array('img', img, np.int8)
-    src += [FLOAT_KERNEL] + float_cell('fc1', layer.rnn1, in_scale) + float_cell(
-        'fc2', layer.rnn2, 1.0 / 16384) + [MAIN]
-    main = work / 'bench.c'
-    main.write_text('\n'.join(src))
-    elf = work / 'bench.elf'
+SETTINGS = (  # name, (C, h1, h2), the exported layer's input (h, w): stem output
+    ('Face-Quant', (4, 8, 8), (240, 320)),
+    ('Face-M4', (4, 16, 16), (120, 160)),
+)
+MAP_ROWS = 3  # patch rows of the measured map (16 input rows at the layer's full width)
+
+
+def build_and_run(src: str, work: Path, name: str, extra_flags) -> dict:
+    """Builds ``src`` with the runtime for mps2-an386, runs it in QEMU; the printed values and
+    the ELF's flash bytes (text + data) and plan data bytes."""
+    main = work / f'{name}.c'
+    main.write_text(src)
+    elf = work / f'{name}.elf'
     flags = ['-std=c99', '-O2', '-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard',
-             '-mfpu=fpv4-sp-d16', '-ffp-contract=off', f'-I{RUNTIME_DIR}']
+             '-mfpu=fpv4-sp-d16', '-ffp-contract=off', f'-I{RUNTIME_DIR}', *extra_flags]
     subprocess.run(['arm-none-eabi-gcc', *flags, str(main), *map(str, RUNTIME_DIR.glob('*.c')),
                     str(TEMPLATE_DIR / 'startup_m4.S'), '-nostartfiles', '--specs=nano.specs',
                     '-T', str(TEMPLATE_DIR / 'mps2_an386.ld'), '-o', str(elf)], check=True)
@@ -192,10 +191,121 @@ def measure(channels, h1, h2, work):
                            '-nographic', '-monitor', 'none', '-serial', 'none', '-icount',
                            'shift=0', '-chardev', 'stdio,id=semi', '-semihosting-config',
                            'enable=on,target=native,chardev=semi', '-kernel', str(elf)],
-                          capture_output=True, text=True, timeout=120, check=True)
-    vals = dict(line.split() for line in proc.stdout.splitlines())
-    madds = layer.madds // (layer.out_shape[0] * layer.out_shape[1])
-    return ({k: int(v) for k, v in vals.items()}, madds)
+                          capture_output=True, text=True, timeout=300, check=True)
+    vals = {k: int(v) for k, v in (line.split() for line in proc.stdout.splitlines())}
+    size = subprocess.run(['arm-none-eabi-size', str(elf)], capture_output=True, text=True,
+                          check=True).stdout.splitlines()[1].split()
+    vals['flash'] = int(size[0]) + int(size[1])
+    nm = subprocess.run(['arm-none-eabi-nm', '-S', str(elf)], capture_output=True, text=True,
+                        check=True).stdout.splitlines()
+    vals['plan_data'] = sum(int(f[1], 16) for f in (line.split() for line in nm)
+                            if len(f) == 4 and f[2] in 'rRdD' and '_plan' in f[3])
+    return vals
+
+
+def measure(channels, h1, h2, map_w, work):
+    """Both builds of one setting: 'after' (plans in flash), 'before' (-DRP_RNNPOOL_SCRATCH_PLAN:
+    plans rebuilt in the scratch on every call, the kernel before issue 13)."""
+    rng = np.random.default_rng(0)
+    img_h, img_w = 8 + 4 * (MAP_ROWS - 1), map_w
+    layer = random_rnnpool(rng, 'pool', (img_h, img_w, channels), h1, h2, (8, 8), (4, 4))
+    in_scale = 0.05 / 64  # random_rnnpool's RNN1 scale: (q - zp) * 64 steps of 0.05 / 64
+    lines, _ = emit_rnnpool(layer, 'pool')
+    img = rng.integers(-128, 128, (img_h, img_w, channels)).astype(np.int8)
+    n_map = layer.out_shape[0] * layer.out_shape[1]
+    src = ['#include <stdint.h>', '#include "rp_nn.h"', f'#define NP {N_PATCHES}',
+           f'#define MAP_PATCHES {n_map}', f'#define MAP_ROWS {layer.out_shape[0]}',
+           f'#define IMG_W {img_w}', f'#define CH {channels}', f'#define IN_SCALE {in_scale * 64}f',
+           f'#define IN_ZP {-layer.input_offset}', '#define OUT_SCALE 0.01f',
+           f'#define OUT_ZP {layer.output_offset}'] + lines + c_array('img', img, np.int8)
+    src += [FLOAT_KERNEL] + float_cell('fc1', layer.rnn1, in_scale) + float_cell(
+        'fc2', layer.rnn2, 1.0 / 16384) + [MAIN]
+    src = '\n'.join(src)
+    after = build_and_run(src, work, 'after', [])
+    before = build_and_run(src, work, 'before', ['-DRP_RNNPOOL_SCRATCH_PLAN'])
+    madds = layer.madds // n_map
+    return after, before, madds, layer
+
+
+LAST_MAIN = r"""
+static int32_t sh_call(int32_t op, void *arg)
+{
+    register int32_t r0 __asm__("r0") = op;
+    register void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+static void put_u32(const char *label, uint32_t v)
+{
+    char buf[64];
+    int n = 0;
+    while (*label) buf[n++] = *label++;
+    char tmp[12];
+    int k = 0;
+    do { tmp[k++] = (char)('0' + v % 10u); v /= 10u; } while (v);
+    while (k) buf[n++] = tmp[--k];
+    buf[n++] = '\n';
+    buf[n] = 0;
+    (void)sh_call(0x04, buf);
+}
+#define COUNTER (*(volatile uint32_t *)0x40028018u)
+static uint32_t state[LAST_WORDS];
+static int8_t out[LAST_OUT];
+volatile int8_t sink;
+int main(void)
+{
+    const uint32_t size = (uint32_t)rp_rnnpool_last_get_buffer_size(&last);
+    uint32_t t0 = COUNTER;
+    if (rp_rnnpool_last_s8_begin(&last, state, size) != RP_OK) return 1;
+    for (int32_t y = 0; y < LAST_H; y++) {
+        if (rp_rnnpool_last_s8_row(&last, state, size, y, map + y * LAST_W * LAST_C) != RP_OK)
+            return 1;
+    }
+    uint32_t t1 = COUNTER;
+    if (rp_rnnpool_last_s8_end(&last, state, size, out) != RP_OK) return 1;
+    uint32_t t2 = COUNTER;
+    sink = out[0];
+    put_u32("rows ", (t1 - t0) * 40u);
+    put_u32("end ", (t2 - t1) * 40u);
+    put_u32("state ", size);
+    return 0;
+}
+"""
+
+LAST_SETTINGS = (  # name, last map (h, w, c), h1 = h2
+    ('VWW 224 px', (7, 7, 320), 80),
+    ('VWW 96 px', (3, 3, 320), 80),
+)
+
+
+def measure_last(shape, hidden, unpack, work):
+    """The last-layer RNNPool fed row by row (rp_rnnpool_last_s8_*) in QEMU."""
+    from mcu_export.ops.rnnpool import FastGRNNCell
+    from mcu_export.ops.rnnpool_last import RNNPoolLastLayer
+    from mcu_export.quantize import quantize_multipliers
+    from mcu_export.random_model import random_cell
+
+    rng = np.random.default_rng(0)
+
+    def cell(i, h, scale):
+        c = random_cell(rng, i, h, scale)
+        return FastGRNNCell(**{k: getattr(c, k) for k in c.__dataclass_fields__})
+
+    om, osh = quantize_multipliers([1.0 / (16384 * 0.01)])
+    layer = RNNPoolLastLayer(name='last', in_shape=shape, input_offset=-3,
+                             rnn1=cell(shape[2], hidden, 0.05 / 64),
+                             rnn2=cell(hidden, hidden, 0.5 / 16384),
+                             output_multiplier=int(om[0]), output_rshift=int(osh[0]),
+                             output_offset=0, unpack_weights=unpack)
+    lines, _ = layer.emit('last')
+    x = rng.integers(-128, 128, shape).astype(np.int8)
+    src = ['#include <stdint.h>', '#include "rp_nn.h"', f'#define LAST_H {shape[0]}',
+           f'#define LAST_W {shape[1]}', f'#define LAST_C {shape[2]}',
+           f'#define LAST_OUT {layer.out_shape[2]}',
+           f'#define LAST_WORDS {layer.scratch_bytes() // 4 + 1}'] + lines
+    src += c_array('map', x, np.int8) + [LAST_MAIN]
+    vals = build_and_run('\n'.join(src), work, 'last', [])
+    return vals, layer
 
 
 def main():
@@ -203,18 +313,53 @@ def main():
     if reason:
         print(reason)
         return 1
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (c, h1, h2), (in_h, in_w) in SETTINGS:
+            rows.append((name, c, h1, h2, in_h, in_w) + measure(c, h1, h2, in_w, Path(tmp)))
     print('| patch 8x8 | C | h1 | h2 | MAdds/patch | float instr/patch | fixed, one patch | '
           'fixed, rows (min buffer) | fixed, rows + row cache | instr/MAdd float / one / rows / '
           '+ cache | scratch B (full) | max out diff (int8 steps) |')
     print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+    for name, c, h1, h2, _, _, v, _, madds, _ in rows:
+        per = ' / '.join(f'{v[k] / madds:.2f}' for k in ('float', 'fixed', 'rowmin', 'rowcache'))
+        print(f'| {name} | {c} | {h1} | {h2} | {madds} | {v["float"]} | {v["fixed"]} | '
+              f'{v["rowmin"]} | {v["rowcache"]} | {per} | {v["scratch"]} | {v["maxdiff"]} |')
+    print()
+    print('Cell plans: rebuilt in the scratch on every call (before, -DRP_RNNPOOL_SCRATCH_PLAN) '
+          'vs computed at export time and kept in flash (after).')
+    print()
+    print('| setting | layer in -> out | scratch B full before / after | scratch B min before / '
+          'after | one patch instr before / after | one row call instr (min buffer) before / '
+          'after | per layer (out_h row calls) instr saved | plan data B (flash) | '
+          'firmware flash B before / after (before: without the plan data it ignores) |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for name, c, h1, h2, in_h, in_w, a, b, _, layer in rows:
+        out_h = (in_h - 8) // 4 + 1
+        out_w = (in_w - 8) // 4 + 1
+        saved_call = b['rowmin_call'] - a['rowmin_call']
+        print(f'| {name} | {in_w}x{in_h}x{c} -> {out_w}x{out_h}x{4 * h2} | '
+              f'{b["scratch"]} / {a["scratch"]} | {b["minscratch"]} / {a["minscratch"]} | '
+              f'{b["fixed"]} / {a["fixed"]} | {b["rowmin_call"]} / {a["rowmin_call"]} | '
+              f'{saved_call} x {out_h} = {saved_call * out_h} | {a["plan_data"]} '
+              f'(python: {plan_flash_bytes(layer)}) | {b["flash"] - b["plan_data"]} / '
+              f'{a["flash"]} |')
+    print()
+    print('Last-layer RNNPool (the whole map as one patch, fed row by row; random weights, '
+          'quantSigmoid / quantTanh):')
+    print()
+    print('| setting | map | h1 = h2 | plan weights | MAdds | instr rows (RNN1) | '
+          'instr end (RNN2) | instr / MAdd | state + scratch B | plan data B (flash) |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (c, h1, h2) in (('Face-Quant', (4, 8, 8)), ('Face-M4', (4, 16, 16))):
-            v, madds = measure(c, h1, h2, Path(tmp))
-            per = ' / '.join(f'{v[k] / madds:.2f}' for k in ('float', 'fixed', 'rowmin',
-                                                               'rowcache'))
-            print(f'| {name} | {c} | {h1} | {h2} | {madds} | {v["float"]} | {v["fixed"]} | '
-                  f'{v["rowmin"]} | {v["rowcache"]} | {per} | {v["scratch"]} | '
-                  f'{v["maxdiff"]} |')
+        for name, shape, hidden in LAST_SETTINGS:
+            for unpack in (False, True):
+                v, layer = measure_last(shape, hidden, unpack, Path(tmp))
+                total = v['rows'] + v['end']
+                print(f'| {name} | {shape[1]}x{shape[0]}x{shape[2]} | {hidden} | '
+                      f'{"int16 pairs" if unpack else "int8 (split on read)"} | {layer.madds} | '
+                      f'{v["rows"]} | {v["end"]} | {total / layer.madds:.2f} | {v["state"]} | '
+                      f'{v["plan_data"]} |')
     return 0
 
 

@@ -9,8 +9,9 @@ from .mbconv import MBConvLayer
 from .rnnpool import FastGRNNCell, RNNPoolLayer
 from .stream_head import StreamHead
 from .detect import DetectLevel, DetectSpec
+from .rnnpool_last import RNNPoolLastLayer
 
 __all__ = ['OPS', 'Op', 'OutputOp', 'Shape', 'register_op', 'get_op', 'align4',
            'RP_MAX_HIDDEN', 'RP_MAX_KERNEL', 'RP_MAX_STAGES', 'RP_MBCONV_CHUNK', 'ConvLayer',
            'AddLayer', 'L2NormLayer', 'MBConvLayer', 'FastGRNNCell', 'RNNPoolLayer',
-           'StreamHead', 'DetectLevel', 'DetectSpec']
+           'StreamHead', 'DetectLevel', 'DetectSpec', 'RNNPoolLastLayer']

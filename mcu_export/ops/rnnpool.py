@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import (RP_MAX_HIDDEN, RP_MAX_KERNEL, Op, Shape, align4, c_array, c_dims, c_ident,
                    c_struct, register_op)
+from ..rnnpool_plan import emit_cell_plans, plan_ident
 from .intmath import Q14, requantize, to_int8
 
 PRE_LIMIT = 1 << 28
@@ -181,13 +182,13 @@ class RNNPoolLayer(Op):
                                  f'> {RP_MAX_HIDDEN}')
 
     def min_scratch_bytes(self) -> int:
-        """``rp_rnnpool_get_min_buffer_size``: cell plans, input terms, summaries, state."""
+        """``rp_rnnpool_get_min_buffer_size``: input terms, summaries, state (the cell plans
+        are const data, ``rnnpool_plan.py``)."""
         ph, pw = self.patch
         h1, h2 = self.rnn1.hidden_size, self.rnn2.hidden_size
         hm, length, c = max(h1, h2), max(ph, pw), self.in_shape[2]
-        pairs = sum((a * b + 1) // 2 for a, b in ((h1, c), (h1, h1), (h2, h1), (h2, h2)))
-        return (16 + 24 * (h1 + h2) + 4 * pairs + 4 * hm + 4 * length * hm + 2 * align4(c) +
-                align4(2 * (ph + pw) * h1) + align4(2 * hm))
+        return (16 + 4 * hm + 4 * length * hm + 2 * align4(c) + align4(2 * (ph + pw) * h1) +
+                align4(2 * hm))
 
     def scratch_bytes(self, lean: bool = False) -> int:
         """``rp_rnnpool_get_buffer_size``: the minimum plus, with ``row_cache`` (and not
@@ -235,7 +236,7 @@ class RNNPoolLayer(Op):
         p = c_ident(prefix)
         l1, init1 = self.rnn1.emit(f'{p}_r1')
         l2, init2 = self.rnn2.emit(f'{p}_r2')
-        return l1 + l2 + c_struct('rp_rnnpool_layer', p, [
+        return l1 + l2 + emit_cell_plans(self, p) + c_struct('rp_rnnpool_layer', p, [
             ('patch_h', self.patch[0]), ('patch_w', self.patch[1]),
             ('stride_h', self.stride[0]), ('stride_w', self.stride[1]),
             ('in', c_dims(self.in_shape)), ('out', c_dims(self.out_shape)),
@@ -243,7 +244,7 @@ class RNNPoolLayer(Op):
             ('output_multiplier', self.output_multiplier),
             ('output_rshift', self.output_rshift), ('output_offset', self.output_offset),
             ('act_min', self.act_min), ('act_max', self.act_max),
-            ('row_cache', int(self.row_cache))]), p
+            ('row_cache', int(self.row_cache)), ('plan', f'&{plan_ident(p)}')]), p
 
     def c_call(self, ident: str, inputs: Sequence[str], output: str,
                scratch: Optional[Tuple[str, int]]) -> str:

@@ -160,6 +160,44 @@ rp_status rp_rnnpool_s8_row_at(const rp_rnnpool_layer *layer, void *buf, size_t 
 rp_status rp_rnnpool_s8(const rp_rnnpool_layer *layer, void *buf, size_t size, const int8_t *in,
                         int8_t *out);
 
+/*
+ * Last-layer RNNPool (the paper's RNNPool over the whole last map as one patch), fed row by
+ * row as the map is produced, never holding it: RNN1 runs over each row as it arrives (its
+ * summary kept), the column RNN1s advance one step per row (their int16 states kept, in.w x h1),
+ * and rp_rnnpool_last_s8_end() runs RNN2 over the row and column summaries in both directions.
+ * The layer is an rp_rnnpool_layer with patch = stride = (in.h, in.w), out = {1, 1, 4 * h2},
+ * row_cache 0 and its plan; the output equals rp_rnnpool_s8() on that layer (same order
+ * [rows fwd, rows bwd, columns fwd, columns bwd], same requantisation). The state lives in the
+ * caller's buffer between the calls.
+ */
+
+/** Largest hidden size / channel count of the last-layer kernel: keeps W . x (in.c int8 x 9-bit
+ *  inputs, times 2^6) and U . h (hidden int8 x int16) inside int32. */
+#define RP_RNNPOOL_LAST_MAX_HIDDEN 256
+#define RP_RNNPOOL_LAST_MAX_CHANNELS 1024
+
+/** @brief Buffer bytes of the rp_rnnpool_last_s8* calls (state + scratch); 0 if invalid. */
+size_t rp_rnnpool_last_get_buffer_size(const rp_rnnpool_layer *layer);
+
+/** @brief Starts a map: the next row expected is 0. @param buf 4-byte aligned,
+ *  rp_rnnpool_last_get_buffer_size() bytes or more. @return RP_OK, RP_ARG_ERROR. */
+rp_status rp_rnnpool_last_s8_begin(const rp_rnnpool_layer *layer, void *buf, size_t size);
+
+/** @brief Consumes row y (in.w * in.c int8 values) of the map; rows come in order 0 .. in.h - 1
+ *  on the buffer of rp_rnnpool_last_s8_begin(). @return RP_OK, RP_ARG_ERROR (out of order,
+ *  not begun, short or misaligned buffer, invalid layer). */
+rp_status rp_rnnpool_last_s8_row(const rp_rnnpool_layer *layer, void *buf, size_t size,
+                                 int32_t y, const int8_t *row);
+
+/** @brief After the last row: writes the 4 * rnn2.hidden_size int8 outputs and ends the map.
+ *  @return RP_OK, RP_ARG_ERROR (rows missing). */
+rp_status rp_rnnpool_last_s8_end(const rp_rnnpool_layer *layer, void *buf, size_t size,
+                                 int8_t *out);
+
+/** @brief The three calls over a whole map [in.h, in.w, in.c]. @return RP_OK, RP_ARG_ERROR. */
+rp_status rp_rnnpool_last_s8(const rp_rnnpool_layer *layer, void *buf, size_t size,
+                             const int8_t *in, int8_t *out);
+
 /** @brief Scratch bytes rp_stream_run() needs: every stage's input-row ring (plus, for an
  *  inverted residual block with an expansion, its kernel_h expanded rows), one row of head
  *  outputs, the RNNPool scratch and RP_MBCONV_CHUNK-pixel block passes; 0 if invalid. */

@@ -9,6 +9,9 @@
  * rows from output row oy to the last one its window reads). Camera pixels are stored as
  * int8 = pixel - 128. Nothing but rings and one output map is ever held.
  *
+ * A row sink (RP_STAGE_RNNPOOL_LAST) consumes each input row as it arrives into its own state
+ * (kept next to its one-row ring for the whole run) and writes its one output row after the last.
+ *
  * Scheduling is a flat loop: after each camera row, the highest-numbered stage that can do a
  * unit of work (expand one row, compute one output row) does it, until none can. Consumers have
  * higher numbers than their producers, so a producer only writes a new row into a ring once
@@ -23,10 +26,12 @@ typedef struct {
     rp_detect_ctx *detect;
     int8_t *out;
     int8_t *ring[RP_MAX_STAGES];
-    int8_t *exp_ring[RP_MAX_STAGES]; /* blocks with an expansion: expanded rows */
+    int8_t *exp_ring[RP_MAX_STAGES]; /* blocks with an expansion: expanded rows; row sinks:
+                                        their state */
     int32_t ring_rows[RP_MAX_STAGES];
     int32_t received[RP_MAX_STAGES]; /* input rows received */
-    int32_t expanded[RP_MAX_STAGES]; /* input rows expanded (blocks with an expansion) */
+    int32_t expanded[RP_MAX_STAGES]; /* input rows expanded (blocks with an expansion) or
+                                        consumed (row sinks) */
     int32_t produced[RP_MAX_STAGES]; /* output rows produced (padding rows included) */
     int8_t *loc_row, *conf_row;      /* head outputs of one row */
     void *rnn_buf;
@@ -40,10 +45,20 @@ static const rp_conv_layer *head_conv(const rp_stream_stage *st, int conf)
     return (const rp_conv_layer *)(conf ? st->head->conf : st->head->loc);
 }
 
+/* Bytes of a row sink's state (0: not a sink). */
+static size_t sink_state_bytes(const rp_stream_stage *st)
+{
+    if (st->kind != RP_STAGE_RNNPOOL_LAST) {
+        return 0;
+    }
+    return RP_ALIGN4(rp_rnnpool_last_get_buffer_size(st->rnnpool));
+}
+
 static rp_dims stage_in(const rp_stream_stage *st)
 {
     switch (st->kind) {
     case RP_STAGE_RNNPOOL:
+    case RP_STAGE_RNNPOOL_LAST:
         return st->rnnpool->in;
     case RP_STAGE_L2NORM:
         return st->l2norm->dims;
@@ -60,6 +75,7 @@ static rp_dims stage_out(const rp_stream_stage *st)
 {
     switch (st->kind) {
     case RP_STAGE_RNNPOOL:
+    case RP_STAGE_RNNPOOL_LAST:
         return st->rnnpool->out;
     case RP_STAGE_L2NORM:
         return st->l2norm->dims;
@@ -95,6 +111,7 @@ static void stage_window(const rp_stream_stage *st, int32_t *kernel, int32_t *st
         *pad = 0;
         return;
     case RP_STAGE_L2NORM:
+    case RP_STAGE_RNNPOOL_LAST: /* a sink takes its input rows one at a time */
         *kernel = *stride = 1;
         *pad = 0;
         return;
@@ -139,6 +156,8 @@ static int stage_valid(const rp_stream_stage *st)
         return st->rnnpool != NULL;
     case RP_STAGE_L2NORM:
         return st->l2norm != NULL;
+    case RP_STAGE_RNNPOOL_LAST:
+        return st->rnnpool != NULL && rp_rnnpool_last_get_buffer_size(st->rnnpool) > 0;
     case RP_STAGE_MBCONV: {
         if (!rp_mbconv_valid(st->mbconv)) {
             return 0;
@@ -169,7 +188,8 @@ static int stream_valid(const rp_stream *s)
         s->pad_bottom < 0 || s->pad_right < 0 || s->output_stage < 0 ||
         s->output_stage >= s->num_stages || s->stages[s->output_stage].kind == RP_STAGE_HEAD ||
         s->pad_stage < 0 || s->pad_stage >= s->num_stages ||
-        s->stages[s->pad_stage].kind == RP_STAGE_HEAD) {
+        s->stages[s->pad_stage].kind == RP_STAGE_HEAD ||
+        (sink_state_bytes(&s->stages[s->pad_stage]) > 0 && (s->pad_bottom | s->pad_right))) {
         return 0;
     }
     for (int32_t i = 0; i < s->num_stages; i++) {
@@ -212,6 +232,8 @@ static size_t layout(const rp_stream *s, int32_t *ring_rows, stream_layout *lay)
             conf = RP_ALIGN4((size_t)head_conv(st, 1)->out.w * head_conv(st, 1)->out.c);
         } else if (st->kind == RP_STAGE_RNNPOOL) {
             rnn = RP_ALIGN4(rp_rnnpool_get_buffer_size(st->rnnpool));
+        } else if (st->kind == RP_STAGE_RNNPOOL_LAST) {
+            size += sink_state_bytes(st); /* its own: it lives from the first row to the last */
         } else if (st->kind == RP_STAGE_MBCONV) {
             const int32_t ow = st->mbconv->depthwise->out.w;
             size += rp_mbconv_ring_bytes(st->mbconv);
@@ -312,6 +334,41 @@ static rp_status compute_row(stream_state *ss, int32_t i, int32_t oy, const int8
     }
 }
 
+/* A row sink's unit of work: consume its next input row, or after the last one write its
+ * output row (the output map or its consumers' rings). */
+static rp_status sink_step(stream_state *ss, int32_t i, int *did)
+{
+    const rp_stream_stage *st = &ss->s->stages[i];
+    const rp_dims in = stage_in(st), od = stage_out_padded(ss->s, i);
+    const size_t size = sink_state_bytes(st);
+    *did = 0;
+    if (ss->expanded[i] < ss->received[i]) {
+        const int32_t iy = ss->expanded[i];
+        rp_status status = rp_rnnpool_last_s8_row(st->rnnpool, ss->exp_ring[i], size, iy,
+                                                  ring_slot(ss, i, iy));
+        if (status != RP_OK) {
+            return status;
+        }
+        ss->expanded[i]++;
+        *did = 1;
+        return RP_OK;
+    }
+    if (ss->expanded[i] < in.h || ss->produced[i] >= od.h) {
+        return RP_OK; /* waits for rows, or done */
+    }
+    int8_t *dst = output_target(ss, i, 0);
+    *did = 1;
+    ss->produced[i] = od.h;
+    if (dst == NULL) {
+        return RP_OK; /* nobody reads it */
+    }
+    rp_status status = rp_rnnpool_last_s8_end(st->rnnpool, ss->exp_ring[i], size, dst);
+    if (status == RP_OK) {
+        push_row(ss, i, 0, dst, (size_t)od.w * (size_t)od.c);
+    }
+    return status;
+}
+
 /* One unit of work of stage i, if it can do one: a replicate-padding row, an output row, or
  * (a block with an expansion) the expansion of its next input row. *did says whether it did. */
 static rp_status stage_step(stream_state *ss, int32_t i, int *did)
@@ -361,6 +418,9 @@ static rp_status stage_step(stream_state *ss, int32_t i, int *did)
             *did = 1;
         }
         return RP_OK; /* waits for more input rows */
+    }
+    if (st->kind == RP_STAGE_RNNPOOL_LAST) { /* a row sink (window 1), checked once there is work */
+        return sink_step(ss, i, did);
     }
     for (int32_t ky = 0; ky < k; ky++) {
         const int32_t iy = iy0 + ky;
@@ -451,6 +511,13 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         ss.exp_ring[i] = p;
         if (st->kind == RP_STAGE_MBCONV) {
             p += rp_mbconv_ring_bytes(st->mbconv);
+        }
+        if (st->kind == RP_STAGE_RNNPOOL_LAST) {
+            rp_status status = rp_rnnpool_last_s8_begin(st->rnnpool, p, sink_state_bytes(st));
+            if (status != RP_OK) {
+                return status;
+            }
+            p += sink_state_bytes(st);
         }
     }
     ss.loc_row = p;

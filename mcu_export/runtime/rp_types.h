@@ -117,6 +117,43 @@ typedef struct {
 /** Entries of a FastGRNN sigmoid / tanh table (512 intervals over [-8, 8] + the end point). */
 #define RP_ACT_TABLE_SIZE 513
 
+/** 1 where the RNNPool kernel keeps its int16 vectors in pair layout (the DSP build, see
+ *  rp_simd.h: same condition as RP_USE_DSP); the exported cell plans are emitted for it. */
+#if defined(__ARM_FEATURE_DSP) && !defined(RP_NO_DSP)
+#define RP_RNNPOOL_PAIR_LAYOUT 1
+#else
+#define RP_RNNPOOL_PAIR_LAYOUT 0
+#endif
+
+/** rp_fastgrnn_plan.flags. */
+#define RP_CELL_FAST 1   /**< branch-free gates (U rows fit the 32-bit requantisation) */
+#define RP_CELL_W_FAST 2 /**< W . x requantised on the 32-bit path */
+#define RP_CELL_PAIRS 4  /**< quant gates two units at a time (used where RP_USE_DSP) */
+#define RP_CELL_TABLES 8 /**< sigmoid / tanh tables */
+
+/** A FastGRNN cell's plan, computed at export time (mcu_export/rnnpool_plan.py) and kept in
+ *  flash: per-unit constants in the kernel's vector order (unit rp_pair_index(p, hidden) at
+ *  position p) and, in pair layout, W and U unpacked to int16 pairs. */
+typedef struct {
+    int32_t flags;         /**< RP_CELL_* */
+    const int32_t *cst;    /**< 4 x hidden: U multiplier, U shift (fast: - 33), tanh - gate bias
+                                (fast), folded gate bias */
+    const int32_t *w_mult; /**< hidden: W multiplier */
+    const int32_t *w_sh;   /**< hidden: W shift (W_FAST: - 33) */
+    const int32_t *wb;     /**< pair layout: W's 4 x 4 blocks as int16 pairs, or NULL (the
+                                DSP path then splits the int8 words as it reads them: half
+                                the flash, a few more instructions; the last-layer kernel
+                                only, the patch kernels refuse it) */
+    const int32_t *ub;     /**< pair layout: U's, the same (both or neither); else NULL */
+} rp_fastgrnn_plan;
+
+/** The plans of an RNNPool layer's two cells. */
+typedef struct {
+    int32_t pair_layout; /**< RP_RNNPOOL_PAIR_LAYOUT of the build the plan was emitted for */
+    rp_fastgrnn_plan rnn1;
+    rp_fastgrnn_plan rnn2;
+} rp_rnnpool_plan;
+
 /** RNNPool over one patch_h x patch_w x C patch: out = 4 * rnn2.hidden int8 values. */
 typedef struct {
     int16_t patch_h, patch_w;
@@ -133,6 +170,9 @@ typedef struct {
     /** 1: rp_rnnpool_get_buffer_size() includes the row cache; 0: it is the minimum buffer
      *  (same results, ~25 % more RNN1 work). The exporter's planner chooses per budget. */
     int32_t row_cache;
+    /** The cells' export-time plans (required; built with -DRP_RNNPOOL_SCRATCH_PLAN the kernel
+     *  ignores it and rebuilds the plans in the scratch on every call, the old way). */
+    const rp_rnnpool_plan *plan;
 } rp_rnnpool_layer;
 
 /** Row reader: writes rows [row0, row0 + nrows) of the image (W * C uint8 each) to dst. */
@@ -145,7 +185,10 @@ typedef enum {
     RP_STAGE_RNNPOOL = 2,  /**< RNNPool (rp_rnnpool_layer). */
     RP_STAGE_L2NORM = 3,   /**< L2 normalisation, row by row (rp_l2norm_layer). */
     RP_STAGE_HEAD = 4,     /**< Detection head sink (rp_stream_head): no output map. */
-    RP_STAGE_MBCONV = 5    /**< Inverted residual block, row by row (rp_mbconv_layer). */
+    RP_STAGE_MBCONV = 5,   /**< Inverted residual block, row by row (rp_mbconv_layer). */
+    /** Last-layer RNNPool sink (rp_rnnpool_layer, .rnnpool; rp_rnnpool_last_s8_row): consumes
+     *  each input row as it arrives, writes its 1 x 1 x 4 h2 output after the last one. */
+    RP_STAGE_RNNPOOL_LAST = 6
 } rp_stage_kind;
 
 /** Most stages a streamed front-end may have. */
@@ -166,7 +209,7 @@ typedef struct {
     rp_stage_kind kind;
     int32_t src;                     /**< Producer stage (earlier index), -1 = the camera. */
     const rp_conv_layer *conv;       /**< For RP_STAGE_CONV / RP_STAGE_DWCONV. */
-    const rp_rnnpool_layer *rnnpool; /**< For RP_STAGE_RNNPOOL. */
+    const rp_rnnpool_layer *rnnpool; /**< For RP_STAGE_RNNPOOL / RP_STAGE_RNNPOOL_LAST. */
     const rp_l2norm_layer *l2norm;   /**< For RP_STAGE_L2NORM. */
     const rp_stream_head *head;      /**< For RP_STAGE_HEAD. */
     const rp_mbconv_layer *mbconv;   /**< For RP_STAGE_MBCONV. */

@@ -10,7 +10,10 @@ models' cells, stride = patch (no overlap), odd sizes with stride < patch / 2, o
 column, stride > patch / 2, one-row patches, the release's cell (fixed factors 1 and 0,
 biases 1), and cells that must take the general path (a shift < 33, a huge bias). Host
 (portable C, also under ASan/UBSan) and QEMU (Cortex-M4 with the DSP path and with
-``-DRP_NO_DSP``).
+``-DRP_NO_DSP``). The cell plans are the exporter's (``rnnpool_plan.py``, const data): they must
+take the paths and give the bytes of the plans the kernel builds itself under
+``-DRP_RNNPOOL_SCRATCH_PLAN`` (the pre-export way), whose buffer is larger by exactly the plan
+bytes; a layer without its plan is refused.
 """
 import shutil
 
@@ -23,6 +26,8 @@ from mcu_export.ctest import (PROLOGUE, arm_toolchain_missing, build_and_run_m4,
                               build_program, run_program, split_outputs)
 from mcu_export.ir import FastGRNNCell, RNNPoolLayer
 from mcu_export.random_model import random_rnnpool
+from mcu_export.rnnpool_plan import (CELL_FAST, CELL_TABLES, CELL_W_FAST, plan_layer,
+                                     plan_scratch_bytes, scratch_plan_bytes)
 
 pytestmark = pytest.mark.mcu
 
@@ -143,20 +148,26 @@ def check_outputs(raw: bytes, cases) -> None:
                 f'case {k} ({layer.name}, {how}): {int((g != expected).sum())} differ'
 
 
-def path_report_program(cases) -> str:
+def path_report_program(cases, with_outputs: bool = False) -> str:
     """C program (built with -DRP_DEBUG_PATHS): per case, one rp_rnnpool_s8 call, then the
-    kernel's own report of the paths it planned (2 cells x 4 int32 flags)."""
+    kernel's own report of the paths it planned (2 cells x 4 int32 flags); with_outputs,
+    then the output map and the buffer size query (u32). The buffers are large enough for a
+    -DRP_RNNPOOL_SCRATCH_PLAN build too (plans in the scratch)."""
     decls, body = [], []
     for k, (layer, x) in enumerate(cases):
         p = f'k{k}'
         lines, ident = emit_layer(layer, p)
+        n = int(np.prod(layer.out_shape))
         decls += lines + c_array(f'{p}_in', x, np.int8)
-        decls += [f'static int8_t {p}_out[{int(np.prod(layer.out_shape))}];',
-                  f'static uint32_t {p}_buf[{layer.scratch_bytes() // 4 + 2}];']
+        decls += [f'static int8_t {p}_out[{n}];',
+                  f'static uint32_t {p}_buf[{scratch_plan_bytes(layer) // 4 + 2}];']
         body += [f'memset(rp_rnnpool_last_paths, 0xff, sizeof rp_rnnpool_last_paths);',
                  f'check(rp_rnnpool_s8(&{ident}, {p}_buf, rp_rnnpool_get_buffer_size(&{ident}), '
                  f'{p}_in, {p}_out), "{p}");',
                  'emit(rp_rnnpool_last_paths, sizeof rp_rnnpool_last_paths);']
+        if with_outputs:
+            body += [f'emit({p}_out, {n});',
+                     f'emit_u32((uint32_t)rp_rnnpool_get_buffer_size(&{ident}));']
     return (PROLOGUE + '\n'.join(decls) + '\n\nint main(void)\n{\n' +
             '\n'.join('    ' + line for line in body) + '\n    return 0;\n}\n')
 
@@ -183,6 +194,68 @@ def test_cases_cover_fast_and_general_paths(tmp_path):
     tables = [bool(layer.rnn1.sigmoid_table is not None) for layer, _ in cases]
     assert paths[:, 0, 3].astype(bool).tolist() == tables
     assert not paths[:, :, 2].any(), 'the host build has no DSP pair path'
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+def test_export_time_plans_match_the_kernels_own(tmp_path):
+    """The plans rnnpool_plan.py computes (flash) take the same paths as the ones the kernel
+    builds in its scratch (-DRP_RNNPOOL_SCRATCH_PLAN, the pre-export way) and give the same
+    outputs, equal to the reference; the flash plans need plan_bytes less scratch, and the
+    flags the Python plan chose are the ones the kernel reports."""
+    cases = rnnpool_cases(np.random.default_rng(7))
+    source = path_report_program(cases, with_outputs=True)
+    runs = {}
+    for name, flags in (('flash', ['-DRP_DEBUG_PATHS']),
+                        ('scratch', ['-DRP_DEBUG_PATHS', '-DRP_RNNPOOL_SCRATCH_PLAN'])):
+        raw = run_program(build_program(source, tmp_path / name, extra_flags=flags))
+        sizes = []
+        for layer, _ in cases:
+            sizes += [32, int(np.prod(layer.out_shape)), 4]
+        runs[name] = split_outputs(raw, sizes)
+    for k, (layer, x) in enumerate(cases):
+        paths = {name: np.frombuffer(got[3 * k], np.int32).reshape(2, 4)
+                 for name, got in runs.items()}
+        assert np.array_equal(paths['flash'], paths['scratch']), f'case {k}: paths differ'
+        plans = plan_layer(layer, pair_layout=False)
+        for c, cell in enumerate(('rnn1', 'rnn2')):
+            f = plans[cell].flags
+            assert paths['flash'][c].tolist() == [int(bool(f & CELL_FAST)),
+                                                  int(bool(f & CELL_W_FAST)), 0,
+                                                  int(bool(f & CELL_TABLES))], f'case {k} {cell}'
+        expected = ref.rnnpool(layer, x)
+        for name, got in runs.items():
+            out = np.frombuffer(got[3 * k + 1], np.int8).reshape(expected.shape)
+            assert np.array_equal(out, expected), f'case {k} ({name} plan)'
+        flash_size = int(np.frombuffer(runs['flash'][3 * k + 2], np.uint32)[0])
+        scratch_size = int(np.frombuffer(runs['scratch'][3 * k + 2], np.uint32)[0])
+        assert flash_size == layer.scratch_bytes()
+        assert scratch_size == scratch_plan_bytes(layer) == flash_size + plan_scratch_bytes(layer)
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+def test_a_layer_without_its_plan_is_rejected(tmp_path):
+    """Without -DRP_RNNPOOL_SCRATCH_PLAN the plan is required (NULL or emitted for the other
+    layout: RP_ARG_ERROR, never a silent wrong path)."""
+    layer, x = rnnpool_cases(np.random.default_rng(8), small=True)[0]
+    lines, ident = emit_layer(layer, 'k0')
+    n = int(np.prod(layer.out_shape))
+    source = PROLOGUE + '\n'.join(lines + c_array('k0_in', x, np.int8) + [
+        f'static int8_t k0_out[{n}];',
+        f'static uint32_t k0_buf[{layer.scratch_bytes() // 4 + 2}];',
+        'int main(void)', '{',
+        f'    rp_rnnpool_layer l = {ident};',
+        '    rp_rnnpool_plan other = *l.plan;',
+        '    check(rp_rnnpool_s8(&l, k0_buf, sizeof k0_buf, k0_in, k0_out), "with plan");',
+        '    l.plan = NULL;',
+        '    check(rp_rnnpool_s8(&l, k0_buf, sizeof k0_buf, k0_in, k0_out) == RP_ARG_ERROR ? '
+        'RP_OK : RP_ARG_ERROR, "NULL plan");',
+        '    other.pair_layout = !other.pair_layout;',
+        '    l.plan = &other;',
+        '    check(rp_rnnpool_s8(&l, k0_buf, sizeof k0_buf, k0_in, k0_out) == RP_ARG_ERROR ? '
+        'RP_OK : RP_ARG_ERROR, "other layout");',
+        '    emit_u32(1u);', '    return 0;', '}']) + '\n'
+    raw = run_program(build_program(source, tmp_path))
+    assert np.frombuffer(raw, np.uint32).tolist() == [1]
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
