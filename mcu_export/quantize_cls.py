@@ -68,10 +68,11 @@ def quantize_linear(name: str, weight: np.ndarray, bias: Optional[np.ndarray], i
     return op
 
 
-def quantize_classify(name: str, num_classes: int, logit_q: ActQuant,
+def quantize_classify(name: str, logits: str, num_classes: int, logit_q: ActQuant,
                       class_names: Sequence[str] = ()) -> ClassifyOp:
-    """The classification output for logits quantised with ``logit_q``."""
-    op = ClassifyOp(name, int(num_classes), exp_table_q15(logit_q.scale), list(class_names))
+    """The classification output reading the tensor ``logits``, quantised with ``logit_q``."""
+    op = ClassifyOp(name, logits, int(num_classes), exp_table_q15(logit_q.scale),
+                    list(class_names))
     op.validate()
     return op
 

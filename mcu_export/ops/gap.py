@@ -11,29 +11,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..cemit import c_ident
-from .base import Op, Shape, register_op
+from .base import Op, Shape, c_dims, c_ident, c_struct, register_op
+from .intmath import requantize, to_int8
 
 GAP_MAX_PIXELS = 1 << 23  # RP_GAP_MAX_PIXELS: every int32 sum stays exact
-_INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
-
-
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def requantize(acc, multiplier, rshift) -> np.ndarray:
-    """``rp_requantize``: ``(acc * m + 2^(r-1)) >> r`` in int64, saturated to int32."""
-    acc = np.asarray(acc, dtype=np.int64)
-    m = np.asarray(multiplier, dtype=np.int64)
-    r = np.asarray(rshift, dtype=np.int64)
-    return np.clip((acc * m + np.left_shift(np.int64(1), r - 1)) >> r, _INT32_MIN, _INT32_MAX)
-
-
-def to_int8(v, act_min: int, act_max: int, output_offset: int) -> np.ndarray:
-    """Output zero point and clamp, as the kernels apply them after requantisation."""
-    v = np.clip(v, _INT32_MIN + 128, _INT32_MAX - 128) + output_offset
-    return np.clip(v, act_min, act_max).astype(np.int8)
 
 
 @register_op('gap')
@@ -61,6 +42,10 @@ class GapOp(Op):
     act_max: int = 127
 
     streamable = True
+
+    @property
+    def report_kind(self) -> str:
+        return 'gap'
 
     @property
     def out_shape(self) -> Shape:
@@ -108,18 +93,12 @@ class GapOp(Op):
     # --- whole-map C -------------------------------------------------------------------------
     def emit(self, prefix: str) -> Tuple[List[str], str]:
         p = c_ident(prefix)
-        h, w, c = (int(v) for v in self.in_shape)
-        return [
-            f'static const rp_gap_layer {p} = {{',
-            f'    .in = {{{h}, {w}, {c}}},',
-            f'    .input_offset = {int(self.input_offset)},',
-            f'    .output_multiplier = {int(self.output_multiplier)},',
-            f'    .output_rshift = {int(self.output_rshift)},',
-            f'    .output_offset = {int(self.output_offset)},',
-            f'    .act_min = {int(self.act_min)},',
-            f'    .act_max = {int(self.act_max)},',
-            '};',
-        ], p
+        return c_struct('rp_gap_layer', p, [
+            ('in', c_dims(self.in_shape)), ('input_offset', int(self.input_offset)),
+            ('output_multiplier', int(self.output_multiplier)),
+            ('output_rshift', int(self.output_rshift)),
+            ('output_offset', int(self.output_offset)), ('act_min', int(self.act_min)),
+            ('act_max', int(self.act_max))]), p
 
     def c_call(self, ident: str, inputs: Sequence[str], output: str,
                scratch: Optional[Tuple[str, int]]) -> str:
@@ -136,10 +115,9 @@ class GapOp(Op):
         """The stage's c int32 running sums (``rp_gap_get_sums_size``)."""
         return 4 * int(self.in_shape[2])
 
-    def ring_bytes(self) -> int:
-        """One input row + the running sums the stage owns for the whole stream run."""
-        _, w, c = (int(v) for v in self.in_shape)
-        return _align4(w * c) + self.sums_bytes()
+    def own_ring_bytes(self) -> int:
+        """Besides its one-row input ring, the stage owns the running sums for the whole run."""
+        return self.sums_bytes()
 
     def stream_scratch(self) -> Dict[str, int]:
         return {}

@@ -10,9 +10,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..cemit import c_array, c_ident
-from .base import Op, Shape, register_op
-from .gap import requantize, to_int8
+from .base import Op, Shape, c_array, c_ident, c_struct, register_op
+from .intmath import requantize, to_int8
 
 FC_MAX_IN = 32768  # RP_FC_MAX_IN
 BIAS_LIMIT = 1 << 28  # with FC_MAX_IN, keeps the int32 accumulator exact
@@ -108,19 +107,12 @@ class LinearOp(Op):
         if self.bias is not None:
             lines += c_array(f'{p}_bias', self.bias, np.int32)
             bias = f'{p}_bias'
-        lines += [
-            f'static const rp_fc_layer {p} = {{',
-            f'    .in_features = {self.in_features},',
-            f'    .out_features = {self.out_features},',
-            f'    .input_offset = {int(self.input_offset)},',
-            f'    .output_offset = {int(self.output_offset)},',
-            f'    .act_min = {int(self.act_min)},',
-            f'    .act_max = {int(self.act_max)},',
-            f'    .weights = {p}_w,',
-            f'    .bias = {bias},',
-            f'    .quant = {{.multiplier = {p}_mult, .rshift = {p}_shift}},',
-            '};',
-        ]
+        lines += c_struct('rp_fc_layer', p, [
+            ('in_features', self.in_features), ('out_features', self.out_features),
+            ('input_offset', int(self.input_offset)), ('output_offset', int(self.output_offset)),
+            ('act_min', int(self.act_min)), ('act_max', int(self.act_max)),
+            ('weights', f'{p}_w'), ('bias', bias),
+            ('quant', f'{{.multiplier = {p}_mult, .rshift = {p}_shift}}')])
         return lines, p
 
     def c_call(self, ident: str, inputs: Sequence[str], output: str,

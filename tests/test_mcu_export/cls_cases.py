@@ -62,7 +62,7 @@ def random_linear(rng, name, n_in, n_out, extreme=False) -> Tuple[LinearOp, np.n
 
 def random_classify(rng, name, n, scale=None, logits=None) -> Tuple[ClassifyOp, np.ndarray]:
     scale = float(rng.uniform(0.02, 0.3)) if scale is None else scale
-    op = ClassifyOp(name, n, exp_table_q15(scale))
+    op = ClassifyOp(name, 'logits', n, exp_table_q15(scale))
     op.validate()
     x = rng.integers(-128, 128, (1, 1, n)).astype(np.int8) if logits is None else \
         np.asarray(logits, np.int8).reshape(1, 1, n)
@@ -131,9 +131,9 @@ def cls_program(seed: int = 1313, big: bool = True) -> Tuple[str, List[bytes]]:
                    f'k{i}_out_label = -1;',
                    f'check(rp_classify_s8(&{ident}, k{i}_in, NULL, &k{i}_out_label), "label");',
                    f'emit_u32((uint32_t)k{i}_out_label);']
-        r = op.result([x])
-        lab = np.uint32(r['label']).tobytes()
-        expected += [lab + r['scores'].astype('<i2').tobytes() + lab]
+        label, scores = op.classify(x)
+        lab = np.uint32(label).tobytes()
+        expected += [lab + scores.astype('<i2').tobytes() + lab]
 
     # rejected arguments: each must return RP_ARG_ERROR
     g_ident, f_ident, k_ident = 'g1', 'f3', 'k1'

@@ -52,3 +52,35 @@ def test_cls_kernels_dsp_bit_exact_in_qemu(tmp_path):
         for insn in insns:
             assert f'\t{insn}' in body, f'{insn} missing from {fn} in the M4 build'
     _compare(raw, expected)
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+def test_classify_output_op_c_pieces(tmp_path):
+    """The output op's model.h type, run statements and report body compile together and hand
+    the harness the reference's records (the int32 dump equals ``result_bytes``)."""
+    from mcu_export.ctest import PROLOGUE
+    from mcu_export.ops.classify import ClassifyOp, exp_table_q15
+
+    rng = np.random.default_rng(7)
+    n = 37  # three score records: 16 + 16 + 5
+    op = ClassifyOp('cls', 'logits', n, exp_table_q15(0.08))
+    x = rng.integers(-128, 128, (1, 1, n)).astype(np.int8)
+    x[0, 0, [4, 30]] = 127  # a tie: label 4
+    from mcu_export.ops.base import c_array
+    src = '\n'.join([
+        PROLOGUE, *op.c_header('m', 'M'),
+        'typedef void (*rp_result_sink_fn)(void *user, const char *label, const int32_t *v, '
+        'int32_t n);', *op.emit_tables(None, 'm'), *c_array('logits', x, np.int8),
+        'static rp_status m_run(m_result *result)', '{', '    rp_status st = RP_OK;',
+        *('    ' + s for s in op.c_consume(None, None, lambda name: name)),
+        '    if (st != RP_OK) { return st; }',
+        *('    ' + s for s in op.c_finish(None, 'M')), '}',
+        'static void sink(void *user, const char *label, const int32_t *v, int32_t n)',
+        '{', '    (void)user; (void)label; emit(v, (size_t)n * 4);', '}',
+        'static void m_report_result(const m_result *r, rp_result_sink_fn sink, void *user)',
+        '{', *('    ' + s for s in op.c_report('m')), '}',
+        'int main(void)', '{', '    static m_result r;', '    check(m_run(&r), "run");',
+        '    m_report_result(&r, sink, NULL);', '    return 0;', '}'])
+    raw = run_program(build_program(src, tmp_path))
+    expected = op.result_bytes(op.result(None, {'logits': x}))
+    assert raw == expected and int(np.frombuffer(raw[:4], np.int32)[0]) == 4

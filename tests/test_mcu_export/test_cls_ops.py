@@ -3,7 +3,7 @@ and their quantisation from float (``mcu_export.quantize_cls``) against float ma
 import numpy as np
 import pytest
 
-from mcu_export.ops.base import OPS, Op, get_op, register_op
+from mcu_export.ops.base import OPS, Op, OutputOp, get_op, register_op
 from mcu_export.ops.classify import ClassifyOp, exp_table_q15
 from mcu_export.ops.gap import GapOp
 from mcu_export.ops.linear import LinearOp
@@ -13,7 +13,7 @@ from mcu_export.quantize_cls import quantize_classify, quantize_gap, quantize_li
 
 def test_registered_by_kind():
     assert get_op('gap') is GapOp and get_op('linear') is LinearOp
-    assert get_op('classify') is ClassifyOp
+    assert get_op('classify') is ClassifyOp and issubclass(ClassifyOp, OutputOp)
     assert GapOp.kind == 'gap' and GapOp.streamable and not LinearOp.streamable
     assert all(issubclass(OPS[k], Op) for k in ('gap', 'linear', 'classify'))
     with pytest.raises(ValueError, match='gap'):
@@ -29,6 +29,7 @@ def test_gap_streamed_sums_equal_whole_map_and_sizes():
     assert op.out_shape == (1, 1, 13) and op.madds == 7 * 5 * 13
     assert op.row_window() == (1, 1) and op.ring_rows() == 1
     assert op.sums_bytes() == 52 and op.ring_bytes() == 68 + 52  # 65 -> 68, then the sums
+    assert op.own_ring_bytes() == 52
     assert op.stream_scratch() == {} and op.scratch_bytes() == 0
     assert op.c_stage('m_pool', 3) == '{.kind = RP_STAGE_GAP, .src = 3, .gap = &m_pool}'
     assert op.c_call('m_pool', ['a'], 'b', None) == 'rp_gap_s8(&m_pool, a, b)'
@@ -79,9 +80,10 @@ def test_quantize_linear_against_float(n_in, n_out, act):
 def test_classify_scores_match_float_softmax(scale):
     rng = np.random.default_rng(int(scale * 1e4))
     for n in (1, 2, 5, 37):
-        op = quantize_classify('cls', n, ActQuant(scale, 3))
+        op = quantize_classify('cls', 'logits', n, ActQuant(scale, 3))
         q = rng.integers(-128, 128, (1, 1, n)).astype(np.int8)
-        r = op.result([q])
+        label, scores = op.classify(q)
+        r = {'label': label, 'scores': scores}
         z = scale * (q.reshape(-1).astype(np.float64) - 3)
         p = np.exp(z - z.max())
         p /= p.sum()
@@ -91,9 +93,16 @@ def test_classify_scores_match_float_softmax(scale):
 
 
 def test_classify_ties_take_the_lowest_index():
-    op = ClassifyOp('cls', 6, exp_table_q15(0.1))
-    r = op.result([np.array([1, 9, 3, 9, 9, -2], np.int8).reshape(1, 1, 6)])
-    assert r['label'] == 1 and r['scores'][1] == r['scores'][3] == r['scores'][4]
+    op = ClassifyOp('cls', 'logits', 6, exp_table_q15(0.1))
+    x = np.array([1, 9, 3, 9, 9, -2], np.int8).reshape(1, 1, 6)
+    label, scores = op.classify(x)
+    assert label == 1 and scores[1] == scores[3] == scores[4]
+    result = op.result(None, {'logits': x})
+    assert result.dtype == np.int32 and list(result[:2]) == [1, scores[0]]
+    assert op.result_bytes(result) == result.astype('<i4').tobytes()
+    assert op.input_names() == ['logits']
+    with pytest.raises(ValueError, match='cls: logits'):
+        op.check_inputs({'logits': (1, 1, 5)})
 
 
 def test_validation_names_the_layer():
@@ -106,7 +115,7 @@ def test_validation_names_the_layer():
         LinearOp('head', np.zeros((2, 3), np.int8), None, np.full(3, 1 << 30, np.int32),
                  np.full(2, 40, np.int8)).validate()
     with pytest.raises(ValueError, match='cls.*positive first entry'):
-        ClassifyOp('cls', 2, np.zeros(256, np.int32)).validate()
+        ClassifyOp('cls', 'x', 2, np.zeros(256, np.int32)).validate()
     with pytest.raises(ValueError, match='scale must be finite'):
         exp_table_q15(float('nan'))
     with pytest.raises(ValueError, match='fc.*2-D'):
