@@ -29,6 +29,14 @@ def test_cls_kernels_bit_exact_host(tmp_path):
     _compare(run_program(build_program(source, tmp_path)), expected)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+def test_cls_kernels_sanitized(tmp_path):
+    """The same cases under ASan + UBSan (out-of-bounds reads of the word loads, overflow)."""
+    source, expected = cls_program()
+    _compare(run_program(build_program(source, tmp_path, sanitize=True), timeout=300), expected)
+
+
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
 def test_cls_kernels_detect_a_wrong_reference(tmp_path):
     """The comparison has teeth: one flipped expected byte is caught."""
