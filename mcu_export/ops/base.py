@@ -142,6 +142,12 @@ class Op:
         """Arena scratch of the whole-map call (``lean``: the smallest the kernel accepts)."""
         return 0
 
+    def c_scratch_query(self, ident: str, lean: bool = False) -> Optional[str]:
+        """C expression of the kernel's own scratch-size query (``rp_*_get_buffer_size`` /
+        ``_get_min_buffer_size`` with ``lean``) or None when it needs none; the size tests
+        compare it with :meth:`scratch_bytes`."""
+        return None
+
     def in_place_ok(self) -> bool:
         """Whether the output may be written over the first input (same offset)."""
         return False

@@ -92,3 +92,24 @@ def test_classify_output_op_c_pieces(tmp_path):
     raw = run_program(build_program(src, tmp_path))
     expected = op.result_bytes(op.result(None, {'logits': x}))
     assert raw == expected and int(np.frombuffer(raw[:4], np.int32)[0]) == 4
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='host gcc not found')
+def test_cls_limits_and_sizes_match_the_c(tmp_path):
+    """The ops' Python limits and the GAP sums size are the C's (one source of truth)."""
+    from mcu_export.ctest import PROLOGUE
+    from mcu_export.ops import classify, gap, linear
+    from mcu_export.quantize import ActQuant
+    from mcu_export.quantize_cls import quantize_gap
+
+    op = quantize_gap('g', (5, 3, 37), ActQuant(0.1, 2))
+    lines, ident = op.emit('g')
+    src = '\n'.join([PROLOGUE, *lines, 'int main(void)', '{',
+                     '    const uint32_t v[5] = {RP_GAP_MAX_PIXELS, RP_FC_MAX_IN, '
+                     'RP_CLASSIFY_MAX_CLASSES, RP_CLASSIFY_TABLE_SIZE, '
+                     f'(uint32_t)rp_gap_get_sums_size(&{ident})}};',
+                     f'    check(rp_gap_get_sums_size(&{ident}) ? RP_OK : RP_ARG_ERROR, "size");',
+                     '    emit(v, sizeof v);', '    return 0;', '}'])
+    got = np.frombuffer(run_program(build_program(src, tmp_path)), np.uint32).tolist()
+    assert got == [gap.GAP_MAX_PIXELS, linear.FC_MAX_IN, classify.MAX_CLASSES,
+                   classify.TABLE_SIZE, op.sums_bytes()]
