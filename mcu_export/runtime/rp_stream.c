@@ -9,6 +9,9 @@
  * rows from output row oy to the last one its window reads). Camera pixels are stored as
  * int8 = pixel - 128. Nothing but rings and one output map is ever held.
  *
+ * A row sink (RP_STAGE_GAP) consumes each input row as it arrives into its own state (kept next
+ * to its one-row ring for the whole run) and writes its one output row after the last.
+ *
  * Scheduling is a flat loop: after each camera row, the highest-numbered stage that can do a
  * unit of work (expand one row, compute one output row) does it, until none can. Consumers have
  * higher numbers than their producers, so a producer only writes a new row into a ring once
@@ -23,10 +26,12 @@ typedef struct {
     rp_detect_ctx *detect;
     int8_t *out;
     int8_t *ring[RP_MAX_STAGES];
-    int8_t *exp_ring[RP_MAX_STAGES]; /* blocks with an expansion: expanded rows */
+    int8_t *exp_ring[RP_MAX_STAGES]; /* blocks with an expansion: expanded rows; row sinks:
+                                        their state */
     int32_t ring_rows[RP_MAX_STAGES];
     int32_t received[RP_MAX_STAGES]; /* input rows received */
-    int32_t expanded[RP_MAX_STAGES]; /* input rows expanded (blocks with an expansion) */
+    int32_t expanded[RP_MAX_STAGES]; /* input rows expanded (blocks with an expansion) or
+                                        consumed (row sinks) */
     int32_t produced[RP_MAX_STAGES]; /* output rows produced (padding rows included) */
     int8_t *loc_row, *conf_row;      /* head outputs of one row */
     void *rnn_buf;
@@ -40,6 +45,31 @@ static const rp_conv_layer *head_conv(const rp_stream_stage *st, int conf)
     return (const rp_conv_layer *)(conf ? st->head->conf : st->head->loc);
 }
 
+/* Bytes of a row sink's state (0: not a sink). */
+static size_t sink_state_bytes(const rp_stream_stage *st)
+{
+    return st->kind == RP_STAGE_GAP ? RP_ALIGN4(rp_gap_get_sums_size(st->gap)) : 0;
+}
+
+/* A row sink's three calls: start its state, consume input row iy, write its output. */
+static rp_status sink_begin(const rp_stream_stage *st, void *state)
+{
+    return st->kind == RP_STAGE_GAP ? rp_gap_s8_begin(st->gap, (int32_t *)state) : RP_NO_IMPL;
+}
+
+static rp_status sink_row(const rp_stream_stage *st, void *state, int32_t iy, const int8_t *row)
+{
+    (void)iy;
+    return st->kind == RP_STAGE_GAP ? rp_gap_s8_add_row(st->gap, (int32_t *)state, row)
+                                    : RP_NO_IMPL;
+}
+
+static rp_status sink_end(const rp_stream_stage *st, void *state, int8_t *dst)
+{
+    return st->kind == RP_STAGE_GAP ? rp_gap_s8_finish(st->gap, (const int32_t *)state, dst)
+                                    : RP_NO_IMPL;
+}
+
 static rp_dims stage_in(const rp_stream_stage *st)
 {
     switch (st->kind) {
@@ -51,6 +81,8 @@ static rp_dims stage_in(const rp_stream_stage *st)
         return head_conv(st, 0)->in;
     case RP_STAGE_MBCONV:
         return st->mbconv->expand != NULL ? st->mbconv->expand->in : st->mbconv->depthwise->in;
+    case RP_STAGE_GAP:
+        return st->gap->in;
     default:
         return st->conv->in;
     }
@@ -67,6 +99,10 @@ static rp_dims stage_out(const rp_stream_stage *st)
         return head_conv(st, 0)->out;
     case RP_STAGE_MBCONV:
         return st->mbconv->project->out;
+    case RP_STAGE_GAP: {
+        const rp_dims d = {1, 1, st->gap->in.c};
+        return d;
+    }
     default:
         return st->conv->out;
     }
@@ -95,6 +131,7 @@ static void stage_window(const rp_stream_stage *st, int32_t *kernel, int32_t *st
         *pad = 0;
         return;
     case RP_STAGE_L2NORM:
+    case RP_STAGE_GAP: /* a sink takes its input rows one at a time */
         *kernel = *stride = 1;
         *pad = 0;
         return;
@@ -139,6 +176,8 @@ static int stage_valid(const rp_stream_stage *st)
         return st->rnnpool != NULL;
     case RP_STAGE_L2NORM:
         return st->l2norm != NULL;
+    case RP_STAGE_GAP:
+        return st->gap != NULL && rp_gap_get_sums_size(st->gap) > 0;
     case RP_STAGE_MBCONV: {
         if (!rp_mbconv_valid(st->mbconv)) {
             return 0;
@@ -169,7 +208,8 @@ static int stream_valid(const rp_stream *s)
         s->pad_bottom < 0 || s->pad_right < 0 || s->output_stage < 0 ||
         s->output_stage >= s->num_stages || s->stages[s->output_stage].kind == RP_STAGE_HEAD ||
         s->pad_stage < 0 || s->pad_stage >= s->num_stages ||
-        s->stages[s->pad_stage].kind == RP_STAGE_HEAD) {
+        s->stages[s->pad_stage].kind == RP_STAGE_HEAD ||
+        (sink_state_bytes(&s->stages[s->pad_stage]) > 0 && (s->pad_bottom | s->pad_right))) {
         return 0;
     }
     for (int32_t i = 0; i < s->num_stages; i++) {
@@ -212,6 +252,8 @@ static size_t layout(const rp_stream *s, int32_t *ring_rows, stream_layout *lay)
             conf = RP_ALIGN4((size_t)head_conv(st, 1)->out.w * head_conv(st, 1)->out.c);
         } else if (st->kind == RP_STAGE_RNNPOOL) {
             rnn = RP_ALIGN4(rp_rnnpool_get_buffer_size(st->rnnpool));
+        } else if (sink_state_bytes(st) > 0) {
+            size += sink_state_bytes(st); /* its own: it lives from the first row to the last */
         } else if (st->kind == RP_STAGE_MBCONV) {
             const int32_t ow = st->mbconv->depthwise->out.w;
             size += rp_mbconv_ring_bytes(st->mbconv);
@@ -312,10 +354,46 @@ static rp_status compute_row(stream_state *ss, int32_t i, int32_t oy, const int8
     }
 }
 
+/* A row sink's unit of work: consume its next input row, or after the last one write its
+ * output row (the output map or its consumers' rings). */
+static rp_status sink_step(stream_state *ss, int32_t i, int *did)
+{
+    const rp_stream_stage *st = &ss->s->stages[i];
+    const rp_dims in = stage_in(st), od = stage_out_padded(ss->s, i);
+    *did = 0;
+    if (ss->expanded[i] < ss->received[i]) {
+        const int32_t iy = ss->expanded[i];
+        rp_status status = sink_row(st, ss->exp_ring[i], iy, ring_slot(ss, i, iy));
+        if (status != RP_OK) {
+            return status;
+        }
+        ss->expanded[i]++;
+        *did = 1;
+        return RP_OK;
+    }
+    if (ss->expanded[i] < in.h || ss->produced[i] >= od.h) {
+        return RP_OK; /* waits for rows, or done */
+    }
+    int8_t *dst = output_target(ss, i, 0);
+    *did = 1;
+    ss->produced[i] = od.h;
+    if (dst == NULL) {
+        return RP_OK; /* nobody reads it */
+    }
+    rp_status status = sink_end(st, ss->exp_ring[i], dst);
+    if (status == RP_OK) {
+        push_row(ss, i, 0, dst, (size_t)od.w * (size_t)od.c);
+    }
+    return status;
+}
+
 /* One unit of work of stage i, if it can do one: a replicate-padding row, an output row, or
  * (a block with an expansion) the expansion of its next input row. *did says whether it did. */
 static rp_status stage_step(stream_state *ss, int32_t i, int *did)
 {
+    if (sink_state_bytes(&ss->s->stages[i]) > 0) {
+        return sink_step(ss, i, did);
+    }
     const rp_stream *s = ss->s;
     const rp_stream_stage *st = &s->stages[i];
     const rp_dims in = stage_in(st), od = stage_out(st);
@@ -428,6 +506,9 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         if (s->stages[i].kind == RP_STAGE_HEAD && detect == NULL) {
             return RP_ARG_ERROR;
         }
+        if (sink_state_bytes(&s->stages[i]) > 0 && ((uintptr_t)buf & 3u) != 0) {
+            return RP_ARG_ERROR; /* sink states hold int32 */
+        }
         if (s->stages[i].src == -1 && cam_consumer < 0) {
             cam_consumer = i;
         }
@@ -451,6 +532,12 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         ss.exp_ring[i] = p;
         if (st->kind == RP_STAGE_MBCONV) {
             p += rp_mbconv_ring_bytes(st->mbconv);
+        } else if (sink_state_bytes(st) > 0) {
+            rp_status status = sink_begin(st, p);
+            if (status != RP_OK) {
+                return status;
+            }
+            p += sink_state_bytes(st);
         }
     }
     ss.loc_row = p;

@@ -145,7 +145,11 @@ typedef enum {
     RP_STAGE_RNNPOOL = 2,  /**< RNNPool (rp_rnnpool_layer). */
     RP_STAGE_L2NORM = 3,   /**< L2 normalisation, row by row (rp_l2norm_layer). */
     RP_STAGE_HEAD = 4,     /**< Detection head sink (rp_stream_head): no output map. */
-    RP_STAGE_MBCONV = 5    /**< Inverted residual block, row by row (rp_mbconv_layer). */
+    RP_STAGE_MBCONV = 5,   /**< Inverted residual block, row by row (rp_mbconv_layer). */
+    /** Global average pooling sink (rp_gap_layer, .gap; rp_gap_s8_add_row): adds each input
+     *  row to its c int32 sums as it arrives, writes its 1 x 1 x c output after the last one.
+     *  7, not 6: RP_STAGE_RNNPOOL_LAST (rnnpoolc) is 6. */
+    RP_STAGE_GAP = 7
 } rp_stage_kind;
 
 /** Most stages a streamed front-end may have. */
@@ -170,6 +174,7 @@ typedef struct {
     const rp_l2norm_layer *l2norm;   /**< For RP_STAGE_L2NORM. */
     const rp_stream_head *head;      /**< For RP_STAGE_HEAD. */
     const rp_mbconv_layer *mbconv;   /**< For RP_STAGE_MBCONV. */
+    const struct rp_gap_layer_s *gap; /**< For RP_STAGE_GAP (rp_gap_layer, defined below). */
 } rp_stream_stage;
 
 /**
@@ -227,7 +232,7 @@ typedef struct {
  * multiplier / shift for s_in / (s_out * h * w). Accumulated row by row into c int32 sums, so
  * the input map never has to exist whole (rp_gap_s8_add_row); |sum| < 2^31 needs h * w <= 2^23.
  */
-typedef struct {
+typedef struct rp_gap_layer_s {
     rp_dims in;                /**< Input map; the output is 1 x 1 x in.c. */
     int32_t input_offset;      /**< -input zero point, in [-127, 128]. */
     int32_t output_multiplier; /**< s_in / (s_out * h * w) as multiplier ... */
