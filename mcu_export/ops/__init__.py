@@ -10,6 +10,7 @@ from .rnnpool import FastGRNNCell, RNNPoolLayer
 from .stream_head import StreamHead
 from .detect import DetectLevel, DetectSpec
 from .rnnpool_last import RNNPoolLastLayer
+from . import classify, gap, linear  # noqa: F401
 
 __all__ = ['OPS', 'Op', 'OutputOp', 'Shape', 'register_op', 'get_op', 'align4',
            'RP_MAX_HIDDEN', 'RP_MAX_KERNEL', 'RP_MAX_STAGES', 'RP_MBCONV_CHUNK', 'ConvLayer',

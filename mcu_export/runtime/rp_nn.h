@@ -253,6 +253,61 @@ rp_status rp_detect_add_rows(rp_detect_ctx *ctx, const rp_detect_level *level, i
 rp_status rp_detect_finish(rp_detect_ctx *ctx, int32_t iou_thr, rp_detection *out, int32_t max_out,
                            int32_t *n_out);
 
+/* ---- Classifier ops (issue 13, clsops): rp_gap.c, rp_fc.c, rp_classify.c ---- */
+
+/** @brief Bytes of the running sums of a streamed GAP (4 * in.c); 0 for an invalid layer. */
+size_t rp_gap_get_sums_size(const rp_gap_layer *layer);
+
+/**
+ * @brief Starts a streamed GAP: zeroes the in.c int32 sums.
+ * @param[out] sums [in.c] caller-owned running sums (rp_gap_get_sums_size bytes).
+ * @return RP_OK, RP_ARG_ERROR (NULL argument, invalid layer).
+ */
+rp_status rp_gap_s8_begin(const rp_gap_layer *layer, int32_t *sums);
+
+/**
+ * @brief Adds nrows consecutive input rows [nrows, in.w, in.c] to the running sums; nothing
+ *        else is kept, so a streamed map never exists whole. Rows may come in any grouping.
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_gap_s8_add_rows(const rp_gap_layer *layer, int32_t *sums, const int8_t *rows,
+                             int32_t nrows);
+
+/** @brief rp_gap_s8_add_rows for one row [in.w, in.c]. @return RP_OK, RP_ARG_ERROR. */
+rp_status rp_gap_s8_add_row(const rp_gap_layer *layer, int32_t *sums, const int8_t *row);
+
+/**
+ * @brief Ends a streamed GAP once all in.h rows were added: the mean, requantised to int8.
+ * @param[out] out [in.c] (the 1 x 1 x in.c output map).
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_gap_s8_finish(const rp_gap_layer *layer, const int32_t *sums, int8_t *out);
+
+/**
+ * @brief GAP of a whole map [in.h, in.w, in.c] -> [in.c], four channels at a time in registers
+ *        (no scratch); the same integers as begin + add_rows + finish.
+ * @return RP_OK, RP_ARG_ERROR.
+ */
+rp_status rp_gap_s8(const rp_gap_layer *layer, const int8_t *in, int8_t *out);
+
+/**
+ * @brief Fully connected layer (no scratch).
+ * @param[in]  in  [in_features] int8.
+ * @param[out] out [out_features] int8 (must not alias in).
+ * @return RP_OK, RP_ARG_ERROR (NULL argument, sizes out of range).
+ */
+rp_status rp_fc_s8(const rp_fc_layer *layer, const int8_t *in, int8_t *out);
+
+/**
+ * @brief Classification output: softmax scores (Q15, int16) and the argmax of the logits.
+ * @param[in]  logits [num_classes] int8.
+ * @param[out] scores [num_classes] Q15 scores, or NULL for the label only.
+ * @param[out] label  Index of the largest logit (the lowest such index on ties).
+ * @return RP_OK, RP_ARG_ERROR (NULL argument, bad table or class count).
+ */
+rp_status rp_classify_s8(const rp_classify_layer *layer, const int8_t *logits, int16_t *scores,
+                         int32_t *label);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,8 +9,8 @@
  * rows from output row oy to the last one its window reads). Camera pixels are stored as
  * int8 = pixel - 128. Nothing but rings and one output map is ever held.
  *
- * A row sink (RP_STAGE_RNNPOOL_LAST) consumes each input row as it arrives into its own state
- * (kept next to its one-row ring for the whole run) and writes its one output row after the last.
+ * A row sink (RP_STAGE_GAP, RP_STAGE_RNNPOOL_LAST) consumes each input row as it arrives into its own state (kept next
+ * to its one-row ring for the whole run) and writes its one output row after the last.
  *
  * Scheduling is a flat loop: after each camera row, the highest-numbered stage that can do a
  * unit of work (expand one row, compute one output row) does it, until none can. Consumers have
@@ -48,10 +48,37 @@ static const rp_conv_layer *head_conv(const rp_stream_stage *st, int conf)
 /* Bytes of a row sink's state (0: not a sink). */
 static size_t sink_state_bytes(const rp_stream_stage *st)
 {
-    if (st->kind != RP_STAGE_RNNPOOL_LAST) {
-        return 0;
+    if (st->kind == RP_STAGE_RNNPOOL_LAST) {
+        return RP_ALIGN4(rp_rnnpool_last_get_buffer_size(st->rnnpool));
     }
-    return RP_ALIGN4(rp_rnnpool_last_get_buffer_size(st->rnnpool));
+    return st->kind == RP_STAGE_GAP ? RP_ALIGN4(rp_gap_get_sums_size(st->gap)) : 0;
+}
+
+/* A row sink's three calls: start its state, consume input row iy, write its output. */
+static rp_status sink_begin(const rp_stream_stage *st, void *state)
+{
+    if (st->kind == RP_STAGE_RNNPOOL_LAST) {
+        return rp_rnnpool_last_s8_begin(st->rnnpool, state, sink_state_bytes(st));
+    }
+    return st->kind == RP_STAGE_GAP ? rp_gap_s8_begin(st->gap, (int32_t *)state) : RP_NO_IMPL;
+}
+
+static rp_status sink_row(const rp_stream_stage *st, void *state, int32_t iy, const int8_t *row)
+{
+    if (st->kind == RP_STAGE_RNNPOOL_LAST) {
+        return rp_rnnpool_last_s8_row(st->rnnpool, state, sink_state_bytes(st), iy, row);
+    }
+    return st->kind == RP_STAGE_GAP ? rp_gap_s8_add_row(st->gap, (int32_t *)state, row)
+                                    : RP_NO_IMPL;
+}
+
+static rp_status sink_end(const rp_stream_stage *st, void *state, int8_t *dst)
+{
+    if (st->kind == RP_STAGE_RNNPOOL_LAST) {
+        return rp_rnnpool_last_s8_end(st->rnnpool, state, sink_state_bytes(st), dst);
+    }
+    return st->kind == RP_STAGE_GAP ? rp_gap_s8_finish(st->gap, (const int32_t *)state, dst)
+                                    : RP_NO_IMPL;
 }
 
 static rp_dims stage_in(const rp_stream_stage *st)
@@ -66,6 +93,8 @@ static rp_dims stage_in(const rp_stream_stage *st)
         return head_conv(st, 0)->in;
     case RP_STAGE_MBCONV:
         return st->mbconv->expand != NULL ? st->mbconv->expand->in : st->mbconv->depthwise->in;
+    case RP_STAGE_GAP:
+        return st->gap->in;
     default:
         return st->conv->in;
     }
@@ -83,6 +112,10 @@ static rp_dims stage_out(const rp_stream_stage *st)
         return head_conv(st, 0)->out;
     case RP_STAGE_MBCONV:
         return st->mbconv->project->out;
+    case RP_STAGE_GAP: {
+        const rp_dims d = {1, 1, st->gap->in.c};
+        return d;
+    }
     default:
         return st->conv->out;
     }
@@ -111,7 +144,8 @@ static void stage_window(const rp_stream_stage *st, int32_t *kernel, int32_t *st
         *pad = 0;
         return;
     case RP_STAGE_L2NORM:
-    case RP_STAGE_RNNPOOL_LAST: /* a sink takes its input rows one at a time */
+    case RP_STAGE_RNNPOOL_LAST:
+    case RP_STAGE_GAP: /* a sink takes its input rows one at a time */
         *kernel = *stride = 1;
         *pad = 0;
         return;
@@ -158,6 +192,8 @@ static int stage_valid(const rp_stream_stage *st)
         return st->l2norm != NULL;
     case RP_STAGE_RNNPOOL_LAST:
         return st->rnnpool != NULL && rp_rnnpool_last_get_buffer_size(st->rnnpool) > 0;
+    case RP_STAGE_GAP:
+        return st->gap != NULL && rp_gap_get_sums_size(st->gap) > 0;
     case RP_STAGE_MBCONV: {
         if (!rp_mbconv_valid(st->mbconv)) {
             return 0;
@@ -232,7 +268,7 @@ static size_t layout(const rp_stream *s, int32_t *ring_rows, stream_layout *lay)
             conf = RP_ALIGN4((size_t)head_conv(st, 1)->out.w * head_conv(st, 1)->out.c);
         } else if (st->kind == RP_STAGE_RNNPOOL) {
             rnn = RP_ALIGN4(rp_rnnpool_get_buffer_size(st->rnnpool));
-        } else if (st->kind == RP_STAGE_RNNPOOL_LAST) {
+        } else if (sink_state_bytes(st) > 0) {
             size += sink_state_bytes(st); /* its own: it lives from the first row to the last */
         } else if (st->kind == RP_STAGE_MBCONV) {
             const int32_t ow = st->mbconv->depthwise->out.w;
@@ -340,12 +376,10 @@ static rp_status sink_step(stream_state *ss, int32_t i, int *did)
 {
     const rp_stream_stage *st = &ss->s->stages[i];
     const rp_dims in = stage_in(st), od = stage_out_padded(ss->s, i);
-    const size_t size = sink_state_bytes(st);
     *did = 0;
     if (ss->expanded[i] < ss->received[i]) {
         const int32_t iy = ss->expanded[i];
-        rp_status status = rp_rnnpool_last_s8_row(st->rnnpool, ss->exp_ring[i], size, iy,
-                                                  ring_slot(ss, i, iy));
+        rp_status status = sink_row(st, ss->exp_ring[i], iy, ring_slot(ss, i, iy));
         if (status != RP_OK) {
             return status;
         }
@@ -362,7 +396,7 @@ static rp_status sink_step(stream_state *ss, int32_t i, int *did)
     if (dst == NULL) {
         return RP_OK; /* nobody reads it */
     }
-    rp_status status = rp_rnnpool_last_s8_end(st->rnnpool, ss->exp_ring[i], size, dst);
+    rp_status status = sink_end(st, ss->exp_ring[i], dst);
     if (status == RP_OK) {
         push_row(ss, i, 0, dst, (size_t)od.w * (size_t)od.c);
     }
@@ -373,6 +407,9 @@ static rp_status sink_step(stream_state *ss, int32_t i, int *did)
  * (a block with an expansion) the expansion of its next input row. *did says whether it did. */
 static rp_status stage_step(stream_state *ss, int32_t i, int *did)
 {
+    if (sink_state_bytes(&ss->s->stages[i]) > 0) {
+        return sink_step(ss, i, did);
+    }
     const rp_stream *s = ss->s;
     const rp_stream_stage *st = &s->stages[i];
     const rp_dims in = stage_in(st), od = stage_out(st);
@@ -488,6 +525,9 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         if (s->stages[i].kind == RP_STAGE_HEAD && detect == NULL) {
             return RP_ARG_ERROR;
         }
+        if (sink_state_bytes(&s->stages[i]) > 0 && ((uintptr_t)buf & 3u) != 0) {
+            return RP_ARG_ERROR; /* sink states hold int32 */
+        }
         if (s->stages[i].src == -1 && cam_consumer < 0) {
             cam_consumer = i;
         }
@@ -511,9 +551,8 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         ss.exp_ring[i] = p;
         if (st->kind == RP_STAGE_MBCONV) {
             p += rp_mbconv_ring_bytes(st->mbconv);
-        }
-        if (st->kind == RP_STAGE_RNNPOOL_LAST) {
-            rp_status status = rp_rnnpool_last_s8_begin(st->rnnpool, p, sink_state_bytes(st));
+        } else if (sink_state_bytes(st) > 0) {
+            rp_status status = sink_begin(st, p);
             if (status != RP_OK) {
                 return status;
             }

@@ -188,7 +188,11 @@ typedef enum {
     RP_STAGE_MBCONV = 5,   /**< Inverted residual block, row by row (rp_mbconv_layer). */
     /** Last-layer RNNPool sink (rp_rnnpool_layer, .rnnpool; rp_rnnpool_last_s8_row): consumes
      *  each input row as it arrives, writes its 1 x 1 x 4 h2 output after the last one. */
-    RP_STAGE_RNNPOOL_LAST = 6
+    RP_STAGE_RNNPOOL_LAST = 6,
+    /** Global average pooling sink (rp_gap_layer, .gap; rp_gap_s8_add_row): adds each input
+     *  row to its c int32 sums as it arrives, writes its 1 x 1 x c output after the last one.
+     *  7, not 6: RP_STAGE_RNNPOOL_LAST (rnnpoolc) is 6. */
+    RP_STAGE_GAP = 7
 } rp_stage_kind;
 
 /** Most stages a streamed front-end may have. */
@@ -213,6 +217,7 @@ typedef struct {
     const rp_l2norm_layer *l2norm;   /**< For RP_STAGE_L2NORM. */
     const rp_stream_head *head;      /**< For RP_STAGE_HEAD. */
     const rp_mbconv_layer *mbconv;   /**< For RP_STAGE_MBCONV. */
+    const struct rp_gap_layer_s *gap; /**< For RP_STAGE_GAP (rp_gap_layer, defined below). */
 } rp_stream_stage;
 
 /**
@@ -261,6 +266,57 @@ typedef struct {
     int32_t score_thr;  /**< Q15 score threshold (kept if score >= thr). */
     int32_t img_w, img_h; /**< Image size (boxes are clipped to it). */
 } rp_detect_ctx;
+
+
+/* ---- Classifier ops (issue 13, clsops): global average pooling, fully connected, classify ---- */
+
+/**
+ * Global average pooling: out[c] = zp_out + requant(sum_{y,x} (q[y,x,c] - zp_in)), with one
+ * multiplier / shift for s_in / (s_out * h * w). Accumulated row by row into c int32 sums, so
+ * the input map never has to exist whole (rp_gap_s8_add_row); |sum| < 2^31 needs h * w <= 2^23.
+ */
+typedef struct rp_gap_layer_s {
+    rp_dims in;                /**< Input map; the output is 1 x 1 x in.c. */
+    int32_t input_offset;      /**< -input zero point, in [-127, 128]. */
+    int32_t output_multiplier; /**< s_in / (s_out * h * w) as multiplier ... */
+    int8_t output_rshift;      /**< ... and right shift (rp_requantize). */
+    int32_t output_offset;     /**< Output zero point. */
+    int32_t act_min, act_max;  /**< Output clamp. */
+} rp_gap_layer;
+
+/** Largest h * w of a GAP input (keeps every int32 sum exact). */
+#define RP_GAP_MAX_PIXELS (1 << 23)
+
+/** Fully connected layer: out[o] = clamp(zp_out + requant_o(bias[o] + sum_i w[o,i] (x[i] - zp_in))). */
+typedef struct {
+    int32_t in_features;     /**< Input length (int8), at most RP_FC_MAX_IN. */
+    int32_t out_features;    /**< Output length (int8). */
+    int32_t input_offset;    /**< -input zero point, in [-127, 128]. */
+    int32_t output_offset;   /**< Output zero point. */
+    int32_t act_min, act_max;/**< Output clamp (fused ReLU / ReLU6). */
+    const int8_t *weights;   /**< [out_features, in_features], per-row symmetric. */
+    const int32_t *bias;     /**< [out_features] or NULL. */
+    rp_quant quant;          /**< [out_features] requantisation. */
+} rp_fc_layer;
+
+/** Longest FC input: 2^15 terms of |w (x - zp)| <= 128 * 255, plus |bias| <= 2^28, stay inside
+ *  int32 (the exporter saturates biases to 2^28). */
+#define RP_FC_MAX_IN 32768
+
+/**
+ * Classification output: int8 logits -> softmax scores in Q15 (int16, 1.0 saturates to 32767)
+ * and the argmax of the logits (ties: lowest index). exp_q15[d] = round(32768 exp(-s d)) for
+ * d = max logit - logit in [0, 255], s = the logits' scale (tabulated at export time);
+ * score = (e * 32768 + sum / 2) / sum with e = exp_q15[max - q], sum = the e's sum (uint32).
+ */
+typedef struct {
+    int32_t num_classes;     /**< Logits, in [1, RP_CLASSIFY_MAX_CLASSES]. */
+    const int32_t *exp_q15;  /**< [RP_CLASSIFY_TABLE_SIZE], non-increasing, exp_q15[0] = 32768. */
+} rp_classify_layer;
+
+#define RP_CLASSIFY_TABLE_SIZE 256
+/** Most classes: the sum of the e's (each <= 32768) must stay below 2^32. */
+#define RP_CLASSIFY_MAX_CLASSES 65536
 
 #ifdef __cplusplus
 }
