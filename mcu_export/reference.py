@@ -215,7 +215,7 @@ def rnnpool(layer: RNNPoolLayer, x: np.ndarray) -> np.ndarray:
     return rnnpool_patches(layer, patches).reshape(oh, ow, oc)
 
 
-def stream_outputs(spec: StreamSpec, image: np.ndarray):
+def stream_outputs(spec: StreamSpec, image: np.ndarray, on_layer=None):
     """The streamed front-end on a whole image (``rp_stream_run``), stage by stage.
 
     Row by row or map by map, every stage computes the same values (its kernels are the
@@ -224,6 +224,9 @@ def stream_outputs(spec: StreamSpec, image: np.ndarray):
     Args:
         spec (StreamSpec): Front-end.
         image (np.ndarray): uint8 ``(h, w, c)``.
+        on_layer (callable, optional): ``on_layer(stage, inputs, output)`` after every stage
+            (a head stage's output is its ``(loc, conf)`` pair); a returned value replaces
+            the output downstream. Defaults to None.
 
     Returns:
         tuple: the int8 output map (replicate-padded if it is the padded stage) and
@@ -234,7 +237,10 @@ def stream_outputs(spec: StreamSpec, image: np.ndarray):
     for index, (stage, src) in enumerate(zip(spec.stages, spec.srcs)):
         x = camera if src == -1 else maps[src]
         if isinstance(stage, StreamHead):
-            heads[stage.level] = (conv2d(stage.loc, x), conv2d(stage.conf, x))
+            pair = (conv2d(stage.loc, x), conv2d(stage.conf, x))
+            if on_layer is not None:
+                pair = _replaced(on_layer(stage, [x], pair), pair)
+            heads[stage.level] = pair
             maps.append(None)
             continue
         if isinstance(stage, RNNPoolLayer):
@@ -245,6 +251,8 @@ def stream_outputs(spec: StreamSpec, image: np.ndarray):
             y = mbconv(stage, x)
         else:
             y = conv2d(stage, x)
+        if on_layer is not None:
+            y = _replaced(on_layer(stage, [x], y), y)
         if index == spec.pad_index and (spec.pad_bottom or spec.pad_right):
             y = np.pad(y, ((0, spec.pad_bottom), (0, spec.pad_right), (0, 0)), mode='edge')
         maps.append(y)
@@ -345,20 +353,36 @@ def run_layer(layer, inputs: Sequence[np.ndarray]) -> np.ndarray:
                      f'{type(layer).__name__}')
 
 
-def run_program(program: LayerProgram, image: np.ndarray) -> Tuple[Dict[str, np.ndarray],
-                                                                    np.ndarray]:
+def _replaced(returned, output):
+    return output if returned is None else returned
+
+
+def run_program(program: LayerProgram, image: np.ndarray, on_layer=None
+                ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
     """Runs a whole layer program on a uint8 image.
+
+    Args:
+        program (LayerProgram): The program.
+        image (np.ndarray): uint8 ``(h, w, c)``.
+        on_layer (callable, optional): ``on_layer(op, inputs, output) -> Optional[array]``,
+            called after every op, stream stages included, with its int8 inputs and output;
+            a returned array replaces the output downstream (the exporter's bias correction
+            runs on this interpreter through it). Defaults to None.
 
     Returns:
         tuple: every tensor by name, and the detections (see :func:`detect`).
     """
-    out_map, streamed = stream_outputs(program.stream, image)
+    out_map, streamed = stream_outputs(program.stream, image, on_layer)
     tensors = {program.stream.output: out_map}
     for level, (loc, conf) in streamed.items():
         lv = program.detect.levels[level]
         tensors[lv.loc], tensors[lv.conf] = loc, conf
     for step in program.steps:
-        tensors[step.output] = run_layer(step.layer, [tensors[n] for n in step.inputs])
+        inputs = [tensors[n] for n in step.inputs]
+        y = run_layer(step.layer, inputs)
+        if on_layer is not None:
+            y = _replaced(on_layer(step.layer, inputs, y), y)
+        tensors[step.output] = y
     h, w, _ = program.stream.image_shape
     order = [level for _, level in detect_order(program)]
     return tensors, detect(program.detect, tensors, w, h, order)
