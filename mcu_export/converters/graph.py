@@ -80,6 +80,9 @@ class ModelGraph:
         return next(n for n in self.nodes if n.name == name)
 
 
+PASS_THROUGH = (nn.Sequential, nn.ModuleList, nn.Identity)
+
+
 def leaf_modules(root: nn.Module) -> Tuple[Dict[str, nn.Module], Dict[str, nn.Module]]:
     """``(leaves, unsupported)``: modules with a converter (not inside another one) and the
     childless modules without one (refused if the forward calls them), by path."""
@@ -90,7 +93,8 @@ def leaf_modules(root: nn.Module) -> Tuple[Dict[str, nn.Module], Dict[str, nn.Mo
             leaves[path] = module
             return
         children = list(module.named_children())
-        if not children and path:
+        # an empty Sequential / nn.Identity hands its input on unchanged: nothing to map
+        if not children and path and not isinstance(module, PASS_THROUGH):
             unsupported[path] = module
         for name, child in children:
             visit(child, f'{path}.{name}' if path else name)

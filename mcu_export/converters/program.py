@@ -65,8 +65,9 @@ def _resolve_pads(items: List[Mapped]) -> Tuple[List[Mapped], Dict[str, Tuple[in
 
 def schedule(items: List[Mapped]) -> List[Mapped]:
     """A topological order that runs side branches first: among the ready ops the one with the
-    fewest descendants (ties: graph order), so that a detection level's source layers and head
-    run right after their stage and their maps die early."""
+    fewest descendants (ties: the one leading to the lower detection level, then graph order),
+    so that a detection level's source layers and head run right after their stage and their
+    maps die early."""
     producer = {m.output: i for i, m in enumerate(items)}
     consumers: Dict[int, List[int]] = {i: [] for i in range(len(items))}
     deps = []
@@ -76,15 +77,18 @@ def schedule(items: List[Mapped]) -> List[Mapped]:
         for j in d:
             consumers[j].append(i)
     desc: Dict[int, set] = {}
+    level: Dict[int, float] = {}  # lowest detection level an op leads to
     for i in reversed(range(len(items))):
         s = set()
+        lv = items[i].level if items[i].role == 'head' else float('inf')
         for c in consumers[i]:
             s |= {c} | desc[c]
-        desc[i] = s
+            lv = min(lv, level[c])
+        desc[i], level[i] = s, lv
     done, order = set(), []
     while len(order) < len(items):
         ready = [i for i in range(len(items)) if i not in done and deps[i] <= done]
-        i = min(ready, key=lambda k: (len(desc[k]), k))
+        i = min(ready, key=lambda k: (len(desc[k]), level[k], k))
         done.add(i)
         order.append(items[i])
     return order
