@@ -64,10 +64,10 @@ def _resolve_pads(items: List[Mapped]) -> Tuple[List[Mapped], Dict[str, Tuple[in
 
 
 def schedule(items: List[Mapped]) -> List[Mapped]:
-    """A topological order that runs side branches first: among the ready ops the one with the
-    fewest descendants (ties: the one leading to the lower detection level, then graph order),
-    so that a detection level's source layers and head run right after their stage and their
-    maps die early."""
+    """A topological order that decodes the detection levels as early as possible: among the
+    ready ops the one leading to the lowest detection level (then the one with the fewest
+    descendants, then graph order), so that a level's source layers and head run right after
+    their stage and their maps die early."""
     producer = {m.output: i for i, m in enumerate(items)}
     consumers: Dict[int, List[int]] = {i: [] for i in range(len(items))}
     deps = []
@@ -88,7 +88,7 @@ def schedule(items: List[Mapped]) -> List[Mapped]:
     done, order = set(), []
     while len(order) < len(items):
         ready = [i for i in range(len(items)) if i not in done and deps[i] <= done]
-        i = min(ready, key=lambda k: (len(desc[k]), level[k], k))
+        i = min(ready, key=lambda k: (level[k], len(desc[k]), k))
         done.add(i)
         order.append(items[i])
     return order
