@@ -539,7 +539,8 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
                  eval_images: Sequence[np.ndarray] = (), eval_files: Sequence = (),
                  calib_files: Sequence = (), parity_score_thr: float = 0.5,
                  parity_score_margin: float = 0.1, parity_iou: float = 0.9,
-                 parity_extra_thrs: Sequence[float] = (0.3, ), class_names=None,
+                 parity_extra_thrs: Sequence[float] = (0.3, ),
+                 min_parity: Optional[float] = None, class_names=None,
                  log=print) -> ExportReport:
     """The whole pipeline: map -> calibrate -> quantise -> plan -> emit -> build -> verify ->
     report, for a detector or a classifier (``report.task`` says which).
@@ -560,6 +561,8 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
         eval_images (Sequence[np.ndarray]): Images of the float-vs-int8 comparison.
         eval_files, calib_files (Sequence): Their file names (for the report).
         parity_*: See :func:`mcu_export.parity.measure_parity`.
+        min_parity (float, optional): Recorded in the report (``min_fraction``); the caller
+            decides what a lower fraction means.
         class_names (list[str], optional): Classifier labels for the report.
         log (callable): Progress printer. Defaults to print.
 
@@ -587,6 +590,8 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
     ver = verify(model, res, schedule, out, measured, eval_images, eval_files,
                  parity_score_thr, parity_score_margin, parity_iou, parity_extra_thrs,
                  score_thr, iou_thr, max_dets, log)
+    if ver.parity is not None:
+        ver.parity['min_fraction'] = min_parity
     from .planner import describe_schedule
     madds = program.madds
     instr = measured['instructions']
