@@ -87,17 +87,19 @@ def map_model(model: nn.Module, input_shape: Tuple[int, int, int],
         ValueError: one line naming the first module the exporter cannot map (path, type).
     """
     task = model_task(model)
-    head = model.bbox_head if task == 'detector' else None
-    if head is not None and find_converter(head) is None:
-        raise ValueError(f'bbox_head: {type(head).__name__} is not supported (no converter '
-                         'registered for it)')
     h, w, c = input_shape
     in_ch = getattr(model.backbone, 'in_channels', c)
     if isinstance(in_ch, int) and in_ch != c:
         raise ValueError(f'images have {c} channels, backbone.in_channels is {in_ch}')
     x = torch.zeros(1, c, h, w) if example is None else example
     model.eval()
-    return trace_graph(model, layers_forward(model), x)
+    graph = trace_graph(model, layers_forward(model), x)
+    head = model.bbox_head if task == 'detector' else None
+    if head is not None and find_converter(head) is None:
+        # its convolutions alone would map, but not the decoding of its outputs
+        raise ValueError(f'bbox_head: {type(head).__name__} is not supported (no converter '
+                         'registered for it)')
+    return graph
 
 
 def check_supported(model: nn.Module, input_shape: Tuple[int, int, int]) -> ModelGraph:

@@ -128,7 +128,11 @@ def trace_graph(root: nn.Module, forward: Callable[[torch.Tensor], Any],
     """
     leaves, unsupported = leaf_modules(root)
     for path, module in leaves.items():
-        find_converter(module).check(module, module_where(path))
+        try:
+            find_converter(module).check(module, module_where(path))
+        except ValueError as err:
+            part = _part_type(root, path)
+            raise ValueError(f'{err}; part of {part}' if part else str(err)) from None
     producer: Dict[int, Tuple[int, int]] = {id(example): (-1, 0)}
     keep: List[torch.Tensor] = [example]  # ids stay unique while the tensors live
     nodes: List[Node] = []
