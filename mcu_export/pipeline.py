@@ -88,7 +88,8 @@ def map_model(model: nn.Module, input_shape: Tuple[int, int, int],
     """
     task = model_task(model)
     h, w, c = input_shape
-    in_ch = getattr(model.backbone, 'in_channels', c)
+    # (mmpretrain backbones reuse in_channels as a running width while building)
+    in_ch = getattr(model.backbone, 'in_channels', c) if task == 'detector' else c
     if isinstance(in_ch, int) and in_ch != c:
         raise ValueError(f'images have {c} channels, backbone.in_channels is {in_ch}')
     x = torch.zeros(1, c, h, w) if example is None else example

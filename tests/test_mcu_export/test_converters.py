@@ -1,0 +1,140 @@
+"""The converter registry and the traced graph (mcu_export.converters): how a module type is
+added, what is refused (by type and path), and the mapping plans of the Visual Wake Words
+classifiers (MobileNetV2-0.35x-RNNPool, with and without the last-layer RNNPool)."""
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+pytest.importorskip('mmdet', reason='mmdet / mmcv not importable')
+
+from mcu_export.converters import (CONVERTERS, Converter, Mapped, find_converter,  # noqa: E402
+                                   register_converter, trace_graph)
+from mcu_export.converters.program import schedule  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Scale(nn.Module):
+    """A test-only module type (not registered by the library)."""
+
+    def forward(self, x):
+        return x * 2
+
+
+class _Net(nn.Module):
+    def __init__(self, middle: nn.Module):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), middle,
+                                      nn.Conv2d(4, 4, 1))
+
+    def forward(self, x):
+        return self.backbone(x)
+
+
+def test_a_new_module_type_is_one_registered_converter():
+    assert find_converter(_Scale()) is None
+    net = _Net(_Scale())
+    with pytest.raises(ValueError, match=r'backbone\[1\]: _Scale is not supported'):
+        trace_graph(net, net.forward, torch.zeros(1, 3, 8, 8))
+
+    @register_converter(_Scale)
+    class ScaleConverter(Converter):
+        kind = 'scale_test'
+
+        def convert(self, node, ctx):
+            return [Mapped(('scale', 2), ctx.input_names(node), node.name)]
+
+    try:
+        net = _Net(_Scale())
+        graph = trace_graph(net, net.forward, torch.zeros(1, 3, 8, 6))
+        assert graph.plan() == [('conv', '0', ['input']), ('scale_test', '1', ['0']),
+                                ('conv', '2', ['1'])]
+        assert graph.nodes[1].in_shapes == [(8, 6, 4)] and graph.outputs == [(2, 0)]
+        # one converter per type
+        with pytest.raises(ValueError, match='already registered'):
+            register_converter(_Scale)(ScaleConverter)
+    finally:
+        del CONVERTERS[_Scale]
+
+
+def test_unsupported_module_and_tensor_ops_are_refused_by_path():
+    net = _Net(nn.GELU())
+    with pytest.raises(ValueError, match=r'^backbone\[1\]: GELU is not supported .*part of '
+                       r'backbone Sequential'):
+        trace_graph(net, net.forward, torch.zeros(1, 3, 8, 8))
+
+    class Arith(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            return self.b(self.a(x) + 1)  # arithmetic outside every module
+
+    net = nn.Module()
+    net.body = Arith()
+    with pytest.raises(ValueError, match=r'body.b: its input is computed by a tensor operation '
+                       r'in the forward of body \(Arith\)'):
+        trace_graph(net, net.body, torch.zeros(1, 3, 4, 4))
+
+
+def test_a_converter_check_refuses_before_the_forward():
+    net = _Net(nn.Conv2d(4, 4, 3, padding=1, dilation=2))
+    with pytest.raises(ValueError, match=r'backbone\[1\]: dilation \(2, 2\)'):
+        trace_graph(net, net.forward, torch.zeros(1, 3, 8, 8))
+
+
+def test_schedule_decodes_lower_levels_first():
+    def m(name, inputs, role='layer', level=-1):
+        return Mapped(None, inputs, name, role, level)
+
+    # trace order: the backbone runs both stages, then the sources and the heads
+    items = [m('s0', ['input']), m('s1', ['s0']), m('src0', ['s0']),
+             m('b0', ['src0']), m('h0_loc', ['b0'], 'head', 0), m('h0_conf', ['b0'], 'head', 0),
+             m('h1_loc', ['s1'], 'head', 1), m('h1_conf', ['s1'], 'head', 1)]
+    assert [i.output for i in schedule(items)] == [
+        's0', 'src0', 'b0', 'h0_loc', 'h0_conf', 's1', 'h1_loc', 'h1_conf']
+
+
+def _vww_model(config):
+    pytest.importorskip('mmpretrain', reason='mmpretrain not importable')
+    from mmpretrain.registry import MODELS
+    from mmpretrain.utils import register_all_modules
+    import mmdet_rnnpool.cls  # noqa: F401
+    from mmdet_rnnpool.utils.config_utils import load_config
+    register_all_modules()
+    return MODELS.build(load_config(str(ROOT / config)).model).eval()
+
+
+@pytest.mark.parametrize('config,pool', [
+    ('configs/rnnpool_cls/mobilenet-v2-0.35x-rnnpool_8xb32-150e_vww-224px.py', 'gap'),
+    ('configs/rnnpool_cls/mobilenet-v2-0.35x-rnnpool-lastrnnpool_8xb32-150e_vww-224px.py',
+     'rnnpool_last'),
+])
+def test_vww_classifier_mapping_plan(config, pool):
+    """The paper's VWW model traced at 96 x 96: 3x3/2 conv, RNNPool (patch 6, stride 4) + the
+    replicate pad to a whole stride, the 0.35x bottlenecks, the 1x1 conv to 320, then global
+    average pooling (or RNNPool over the whole last map) and the linear layer."""
+    from mcu_export.pipeline import map_model, model_task
+    model = _vww_model(config)
+    assert model_task(model) == 'classifier'
+    graph = map_model(model, (96, 96, 3))
+    kinds = graph.kinds()
+    assert kinds == ['conv', 'rnnpool', 'pad'] + ['mbconv'] * 11 + ['conv', pool, 'linear']
+    plan = graph.plan()
+    assert plan[0] == ('conv', 'conv1', ['input'])
+    assert plan[2] == ('pad', 'downsample.pad', ['downsample.layer'])
+    assert plan[3][2] == ['downsample.pad']
+    # every node reads the one before it (a chain), the linear layer is the only output
+    assert all(p[2] == [plan[i - 1][1]] for i, p in enumerate(plan) if i)
+    assert graph.outputs == [(len(plan) - 1, 0)]
+    shapes = [n.out_shapes[0] for n in graph.nodes]
+    assert shapes[:3] == [(48, 48, 8), (11, 11, 32), (12, 12, 32)]  # 27 -> 28 at 224 px
+    assert shapes[-3:] == [(3, 3, 320), (1, 1, 320), (1, 1, 2)]
+    # the blocks are mmpretrain's InvertedResidual: the residual ones are the stride-1 ones
+    # with equal widths
+    from mcu_export.converters.layers import block_parts
+    residual = [block_parts(n.module, n.where)[3] for n in graph.nodes if n.kind == 'mbconv']
+    assert residual == [False, True, True, True, False, True, True, False, True, True, False]
