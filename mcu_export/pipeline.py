@@ -95,6 +95,11 @@ def map_model(model: nn.Module, input_shape: Tuple[int, int, int],
     x = torch.zeros(1, c, h, w) if example is None else example
     model.eval()
     graph = trace_graph(model, layers_forward(model), x)
+    for node in graph.nodes:
+        if -1 in node.inputs and node.kind != 'conv':
+            raise ValueError(f'{node.where}: {type(node.module).__name__} reads the image; the '
+                             'first layer must be a convolution (the input normalisation is '
+                             'folded into it)')
     head = model.bbox_head if task == 'detector' else None
     if head is not None and find_converter(head) is None:
         # its convolutions alone would map, but not the decoding of its outputs
