@@ -138,3 +138,19 @@ def test_vww_classifier_mapping_plan(config, pool):
     from mcu_export.converters.layers import block_parts
     residual = [block_parts(n.module, n.where)[3] for n in graph.nodes if n.kind == 'mbconv']
     assert residual == [False, True, True, True, False, True, True, False, True, True, False]
+
+
+def test_a_model_whose_first_layer_is_not_a_conv_is_refused():
+    """Face-A / B / C pool the image itself with RNNPool: the normalisation has no
+    convolution to fold into, so the export refuses them by path (as it always has)."""
+    from mmengine.config import Config
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    import mmdet_rnnpool  # noqa: F401
+    from mcu_export.pipeline import map_model
+    register_all_modules()
+    cfg = Config.fromfile(str(ROOT / 'configs/rnnpool_face/rnnpool-face-a_1xb32-300e_widerface.py'))
+    model = MODELS.build(cfg.model).eval()
+    with pytest.raises(ValueError, match=r'^backbone.rnnpool: RNNPool reads the image; the first '
+                       'layer must be a convolution'):
+        map_model(model, (32, 40, 3))
