@@ -143,7 +143,10 @@ def model_inputs(model: nn.Module, images: Sequence[np.ndarray]):
     # camera images are RGB; a model without bgr_to_rgb sees BGR: model channel k = camera
     # channel perm[k]
     perm = np.arange(c)
-    if c == 3 and not getattr(pre, '_channel_conversion', False):
+    # mmengine / mmdet: _channel_conversion; mmpretrain's ClsDataPreprocessor: to_rgb
+    to_rgb = getattr(pre, '_channel_conversion', None)
+    to_rgb = getattr(pre, 'to_rgb', False) if to_rgb is None else to_rgb
+    if c == 3 and not to_rgb:
         perm = perm[::-1].copy()
     # mean / std are in the model's channel order; express them per camera channel
     mean_cam, std_cam = np.empty(c), np.empty(c)

@@ -136,6 +136,9 @@ def build_model(config, checkpoint, allow_partial=False, input_shape=None):
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules
     register_all_modules()
+    if cfg.get('data_preprocessor') and not cfg.model.get('data_preprocessor'):
+        # mmpretrain configs keep it top level; its runner hands it to the model so
+        cfg.model.data_preprocessor = cfg.data_preprocessor
     model = MODELS.build(cfg.model).eval()
     shape = input_shape(model) if input_shape else default_input_shape(model)
     if hasattr(model, 'bbox_head'):
