@@ -112,7 +112,7 @@ class LinearConverter(Converter):
 def classify_output(src: str, num_classes: int, logit_q, ctx) -> Mapped:
     """The program's ``classify`` output op on the logits (Q15 softmax scores + argmax)."""
     from ..ops.classify import exp_table_q15
-    op = get_op('classify')(name='classify', num_classes=int(num_classes),
+    op = get_op('classify')(name='classify', logits=src, num_classes=int(num_classes),
                             exp_q15=exp_table_q15(logit_q.scale),
                             class_names=list(ctx.options.get('class_names') or []))
     return Mapped(op, [src], 'classify', role='output')
