@@ -15,7 +15,7 @@ The lookup walks the module's MRO, so a subclass of a registered type is convert
 base unless it registers its own converter.
 """
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch.nn as nn
 

@@ -10,7 +10,7 @@ the module whose forward computed it.
 """
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -177,8 +177,9 @@ def trace_graph(root: nn.Module, forward: Callable[[torch.Tensor], Any],
             if depth[0]:
                 return type(module).forward(module, *args, **kwargs)
             part = _part_type(root, path)
+            where = f'; part of {part}' if part else ''
             raise ValueError(f'{module_where(path)}: {type(module).__name__} is not supported '
-                             f'by the exporter (no converter for it{"; part of " + part if part else ""})')
+                             f'by the exporter (no converter for it{where})')
         return call
 
     try:

@@ -1,6 +1,6 @@
 """Converters of the feature layers: convolutions, inverted residual blocks, RNNPool, the
 replicate pad after it, L2Norm (detectors and classifiers alike)."""
-from typing import Dict, List, Optional
+from typing import Optional
 
 import numpy as np
 import torch.nn as nn
@@ -11,7 +11,7 @@ from mmdet_rnnpool.ops import RNNPool
 from ..ir import AddLayer, ConvLayer, FastGRNNCell, L2NormLayer, MBConvLayer, RNNPoolLayer
 from ..quantize import (ActQuant, activation_tables, add_params, fold_batchnorm, quantize_bias,
                         quantize_multipliers, quantize_weights_per_channel, sigmoid_q14)
-from .base import Converter, Mapped, Node, register_converter
+from .base import Converter, Mapped, register_converter
 
 Q14 = 1 << 14
 

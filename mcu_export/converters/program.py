@@ -8,7 +8,7 @@ its layers become stream stages and its head a row-by-row head sink); the planne
 more whole-map layers into it.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from ..ir import LayerProgram, ProgramStep, StreamHead, StreamSpec
 from .base import ConvertContext, Mapped

@@ -4,7 +4,6 @@ the corrected convolutions' mean per-channel error against the float maps vanish
 import copy
 
 import numpy as np
-import pytest
 
 from mcu_export.bias_correction import correct_biases, correctable
 from mcu_export.quantize import ActQuant

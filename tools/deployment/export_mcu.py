@@ -39,7 +39,8 @@ IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Export an RNNPool detector or classifier to Cortex-M4 C')
+    parser = argparse.ArgumentParser(
+        description='Export an RNNPool detector or classifier to Cortex-M4 C')
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', required=True, help='output project directory')
