@@ -10,6 +10,7 @@ from .graph import ModelGraph, register_tensor_names, tensor_name, trace_graph
 from . import layers  # noqa: F401,E402  (registers)
 from . import heads  # noqa: F401,E402
 from . import classifier  # noqa: F401,E402
+from . import fuse  # noqa: F401,E402
 from .program import MappedModel, assemble, map_graph, schedule  # noqa: E402
 
 # RNNPoolS3FD's tensors keep their historical names (stem0, rnnpool, stage1.2, source0.0)

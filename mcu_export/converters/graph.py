@@ -206,7 +206,10 @@ def trace_graph(root: nn.Module, forward: Callable[[torch.Tensor], Any],
             raise ValueError(f'{type(root).__name__}: an output is computed outside the '
                              'supported modules; not supported')
         outputs.append(producer[id(t)])
-    return ModelGraph(nodes, outputs, _hwc(example))
+    graph = ModelGraph(nodes, outputs, _hwc(example))
+    from .fuse import fuse_conv_bn_act
+    fuse_conv_bn_act(graph)
+    return graph
 
 
 __all__ = ['ModelGraph', 'trace_graph', 'leaf_modules', 'tensor_name', 'register_tensor_names',

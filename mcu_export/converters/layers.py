@@ -30,9 +30,18 @@ def act_kind(module: nn.Module, where: str) -> Optional[str]:
 
 
 def conv_module_parts(module: nn.Module, where: str):
-    """(conv, bn or None, act) of an mmcv ConvModule or a plain Conv2d."""
+    """(conv, bn or None, act) of an mmcv ConvModule, a plain Conv2d or a fused
+    Conv2d + BatchNorm2d + ReLU chain (:class:`~.fuse.FusedConv`)."""
+    from .fuse import FusedConv
     if isinstance(module, nn.Conv2d):
         return module, None, None
+    if isinstance(module, FusedConv):
+        bn = module.norm
+        if bn is not None and (type(bn) is not nn.BatchNorm2d or not bn.track_running_stats):
+            raise ValueError(f'{where}: {type(bn).__name__} is not supported (BatchNorm2d)')
+        act = {None: None, nn.ReLU: 'relu', nn.ReLU6: 'relu6'}[type(module.act)
+                                                              if module.act else None]
+        return module.conv, bn, act
     if not isinstance(module, ConvModule):
         raise ValueError(f'{where}: {type(module).__name__} is not supported here '
                          '(expected ConvModule or Conv2d)')
@@ -185,6 +194,9 @@ class ConvConverter(Converter):
 
     def check(self, module, where):
         check_conv(module, where)
+
+    def observe(self, node):  # a fused chain: the output of its last module
+        return {node.name: getattr(node.module, 'output_module', node.module)}
 
     def convert(self, node, ctx):
         src = ctx.input_names(node)[0]

@@ -154,3 +154,33 @@ def test_a_model_whose_first_layer_is_not_a_conv_is_refused():
     with pytest.raises(ValueError, match=r'^backbone.rnnpool: RNNPool reads the image; the first '
                        'layer must be a convolution'):
         map_model(model, (32, 40, 3))
+
+
+def test_plain_conv_bn_relu_chains_fold_into_one_conv():
+    """torchvision-style Conv2d -> BatchNorm2d -> ReLU: one conv node (BN folded, ReLU the
+    clamp), observed at the ReLU's output; a BatchNorm not after a conv is refused."""
+    from mcu_export.converters.layers import conv_module_parts, quantize_conv
+    from mcu_export.quantize import ActQuant
+
+    net = nn.Module()
+    net.backbone = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4),
+                                 nn.ReLU(inplace=True), nn.Conv2d(4, 4, 1), nn.ReLU6())
+    net.backbone.eval()
+    graph = trace_graph(net, net.backbone, torch.zeros(1, 3, 8, 8))
+    assert graph.plan() == [('conv', '0', ['input']), ('conv', '3', ['0'])]
+    assert graph.outputs == [(3, 0)]
+    first, second = graph.nodes
+    conv, bn, act = conv_module_parts(first.module, first.where)
+    assert conv is net.backbone[0] and bn is net.backbone[1] and act == 'relu'
+    assert conv_module_parts(second.module, second.where)[1:] == (None, 'relu6')
+    assert first.converter.observe(first) == {'0': net.backbone[2]}
+    layer = quantize_conv(first.module, first.where, '0', (8, 8, 3), ActQuant(0.02, 0),
+                          ActQuant(0.05, -128))
+    assert layer.act_min == -128  # ReLU: the clamp at the output zero point
+
+    bad = nn.Module()
+    bad.backbone = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.BatchNorm2d(4))
+    bad.backbone.eval()
+    with pytest.raises(ValueError, match=r'^backbone\[2\]: BatchNorm2d is supported only '
+                       'directly after a Conv2d'):
+        trace_graph(bad, bad.backbone, torch.zeros(1, 3, 4, 4))
