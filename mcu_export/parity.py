@@ -286,5 +286,40 @@ def classification_parity(float_logits: Sequence[np.ndarray],
                 disagreements=bad)
 
 
-__all__ = ['float_detections', 'float_head_outputs', 'match_detections', 'detection_parity',
+def measure_classification_parity(model: nn.Module, result, images: Sequence[np.ndarray],
+                                  on_image: Optional[Callable] = None, log=print) -> dict:
+    """Float classifier vs its int8 program: top-1 agreement on images.
+
+    Args:
+        model (nn.Module): The float classifier (eval mode).
+        result: The export (``.program`` and ``.graph``, whose last output is the logits).
+        images (Sequence[np.ndarray]): uint8 HWC images of the model's size.
+        on_image (callable, optional): ``on_image(index, image, tensors, output)`` with the
+            reference's tensors and output of each image. Defaults to None.
+        log (callable): Progress printer. Defaults to print.
+
+    Returns:
+        dict: :func:`classification_parity`'s statistics.
+    """
+    from .pipeline import layers_forward
+    graph = result.graph
+    index, _ = graph.outputs[-1]
+    logits = next(n.name for n in graph.nodes if n.index == index)
+    forward = layers_forward(model)
+    float_logits, int_logits = [], []
+    for i, image in enumerate(images):
+        x, _ = model_inputs(model, [image])
+        with torch.no_grad():
+            out = forward(x)
+        float_logits.append(np.asarray(out[-1] if isinstance(out, (list, tuple)) else out)[0])
+        tensors, output = run_program(result.program, image)
+        if on_image is not None:
+            on_image(i, image, tensors, output)
+        int_logits.append(tensors[logits].reshape(-1))
+        if (i + 1) % 10 == 0 or i + 1 == len(images):
+            log(f'  parity: {i + 1}/{len(images)} images')
+    return classification_parity(float_logits, int_logits)
+
+
+__all__ = ['measure_classification_parity', 'float_detections', 'float_head_outputs', 'match_detections', 'detection_parity',
            'measure_parity', 'box_iou', 'classification_parity']

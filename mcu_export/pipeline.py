@@ -377,6 +377,12 @@ def verify(model: nn.Module, res: ExportResult, schedule, out_dir, measured: dic
         first = dict(float_detections=int(len(fdets)), int_detections=int(len(dets)),
                      float_matched_iou_0_9=int(matched), **first)
     parity, host_images = None, None
+    if eval_images and res.task == 'classifier':
+        from .parity import measure_classification_parity
+        log(f'[5/6] float vs int8 top-1 on {len(eval_images)} image(s)')
+        parity = measure_classification_parity(model, res, eval_images, log=log)
+        parity['eval_images'] = [str(f) for f in eval_files]
+        log(f'  top-1 agreement {parity["top1_agreement"]} on {parity["images"]} images')
     if eval_images and res.task == 'detector':
         log(f'[5/6] float vs int8 detections on {len(eval_images)} image(s) (host build '
             'checked against the reference on each)')
