@@ -420,9 +420,14 @@ def verify(model: nn.Module, res: ExportResult, schedule, out_dir, measured: dic
 def parity_lines(fvi: dict) -> list:
     """report.md lines of the float-vs-int8 comparison."""
     first = fvi['first_image']
-    if 'float_detections' not in first:
-        return [f'Float vs int8 on the test image: head error (mean, int8 steps): '
-                f'{first["head_mean_abs_error_in_steps"]}.', '']
+    if 'float_detections' not in first:  # a classifier
+        lines = [f'Float vs int8 on the test image: logit error (mean, int8 steps): '
+                 f'{first["head_mean_abs_error_in_steps"]}.', '']
+        if 'top1_agreement' in fvi:
+            lines += [f'Float vs int8 top-1 agreement on {fvi["images"]} images: '
+                      f'{fvi["top1_agreement"]} (disagreeing images: {fvi["disagreements"]}).',
+                      '']
+        return lines
     lines = [f'Float vs int8 detections on the test image: {first["float_detections"]} float, '
              f'{first["int_detections"]} int8, {first["float_matched_iou_0_9"]} float ones '
              'matched at IoU >= 0.9; head error (mean, int8 steps): '
