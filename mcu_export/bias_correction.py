@@ -114,13 +114,16 @@ def correct_biases(program, quant: Dict[str, ActQuant], images: Sequence[np.ndar
     errors: List[BaseException] = []
 
     def run(i):
-        def on_layer(op, xs, _output):
+        def on_layer(op, xs, output):
             if not correctable(op):
                 return None
             inputs[i] = xs[0]
             shared['op'] = op
             barrier.wait()
             out = shared['outs'][i]
+            if isinstance(out, tuple) and not isinstance(output, tuple):
+                # a head sink whose output is its loc and conf maps side by side
+                out = np.concatenate(out, axis=2)
             return out
         try:
             run_program(program, images[i], on_layer=on_layer)
