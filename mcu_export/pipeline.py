@@ -315,11 +315,16 @@ def build(out_dir, qemu: bool = True) -> dict:
 
 # --- verify ---------------------------------------------------------------------------------
 
-def dump_bytes(program: LayerProgram, tensors, dets) -> bytes:
-    """The harness's dump (every tensor, then the detections) as the reference predicts it."""
+def dump_bytes(program: LayerProgram, tensors, result) -> bytes:
+    """The harness's dump (every tensor, then the output op's result) as the reference
+    predicts it. An output op with a ``dump_bytes(result)`` method says how its result is
+    dumped; otherwise the result is the detections (count, then int32 rows)."""
     from .codegen import tensor_order
     expected = b''.join(tensors[n].tobytes() for n in tensor_order(program))
-    return expected + np.int32(len(dets)).tobytes() + dets.astype('<i4').tobytes()
+    out = getattr(program, 'output', None)
+    if hasattr(out, 'dump_bytes'):
+        return expected + out.dump_bytes(result)
+    return expected + np.int32(len(result)).tobytes() + result.astype('<i4').tobytes()
 
 
 @dataclass
