@@ -35,7 +35,10 @@ from .pipeline import ExportResult
 
 
 def default_input_shape(model: nn.Module) -> Tuple[int, int, int]:
-    """The CLI's default camera shape: 480x640 RGB, 240x320 grey."""
+    """The CLI's default camera shape: detectors 480x640 RGB / 240x320 grey, classifiers
+    224x224 RGB."""
+    if not hasattr(model, 'bbox_head'):  # a classifier: RGB at its 224 x 224 test crop
+        return (224, 224, 3)
     c = getattr(getattr(model, 'backbone', None), 'in_channels', 3)
     c = c if isinstance(c, int) else 3
     return (480, 640, c) if c == 3 else (240, 320, c)

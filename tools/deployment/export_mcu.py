@@ -182,11 +182,13 @@ def plan_within_budget(program, args):
 
 
 def input_size(args, model):
-    channels = args.channels or getattr(model.backbone, 'in_channels', 3)
+    """``((h, w), channels)`` of the export: the options, else the model's defaults."""
+    if not hasattr(model, 'bbox_head'):  # a classifier (RGB; 224 x 224 unless given)
+        channels = args.channels or 3
+        return (tuple(args.input_size) if args.input_size else (224, 224)), channels
+    channels = args.channels or model.backbone.in_channels
     if args.input_size:
         return tuple(args.input_size), channels
-    if not hasattr(model, 'bbox_head'):  # a classifier: its test crop
-        return (224, 224), channels
     return ((480, 640) if channels == 3 else (240, 320)), channels
 
 
@@ -231,10 +233,12 @@ def main(argv=None):
     if not rep.bit_exact:
         print('error: the builds do not match the integer reference', file=sys.stderr)
         return 1
-    if (args.min_parity is not None and parity is not None
-            and (parity['iou_ge_thr_fraction'] or 0.0) < args.min_parity):
-        print(f'error: float vs int8 parity {parity["iou_ge_thr_fraction"]} < --min-parity '
-              f'{args.min_parity}', file=sys.stderr)
+    # detectors: matched float detections; classifiers: top-1 agreement
+    fraction = None if parity is None else parity.get('iou_ge_thr_fraction',
+                                                      parity.get('top1_agreement'))
+    if args.min_parity is not None and parity is not None and (fraction or 0.0) < args.min_parity:
+        print(f'error: float vs int8 parity {fraction} < --min-parity {args.min_parity}',
+              file=sys.stderr)
         return 1
     return 0
 
