@@ -134,6 +134,7 @@ def trace_graph(root: nn.Module, forward: Callable[[torch.Tensor], Any],
             part = _part_type(root, path)
             raise ValueError(f'{err}; part of {part}' if part else str(err)) from None
     producer: Dict[int, Tuple[int, int]] = {id(example): (-1, 0)}
+    version: Dict[int, int] = {id(example): example._version}  # in-place ops bump it
     keep: List[torch.Tensor] = [example]  # ids stay unique while the tensors live
     nodes: List[Node] = []
     depth = [0]
@@ -146,11 +147,12 @@ def trace_graph(root: nn.Module, forward: Callable[[torch.Tensor], Any],
             ins = _flatten(args) + _flatten(kwargs)
             inputs, slots = [], []
             for t in ins:
-                if id(t) not in producer:
+                if id(t) not in producer or t._version != version[id(t)]:
                     parent = path.rsplit('.', 1)[0] if '.' in path else ''
                     owner = (f'{module_where(parent)} ({type(root.get_submodule(parent)).__name__})'
                              if parent else type(root).__name__)
-                    raise ValueError(f'{module_where(path)}: its input is computed by a tensor '
+                    how = 'computed' if id(t) not in producer else 'modified in place'
+                    raise ValueError(f'{module_where(path)}: its input is {how} by a tensor '
                                      f'operation in the forward of {owner}, outside the '
                                      'supported modules; not supported')
                 node, slot = producer[id(t)]
@@ -165,6 +167,7 @@ def trace_graph(root: nn.Module, forward: Callable[[torch.Tensor], Any],
             index = len(nodes)
             for slot, t in enumerate(outs):
                 producer[id(t)] = (index, slot)
+                version[id(t)] = t._version
                 keep.append(t)
             nodes.append(Node(index, path, module, find_converter(module), inputs,
                               [_hwc(t) for t in ins], [_hwc(t) for t in outs],
@@ -202,7 +205,7 @@ def trace_graph(root: nn.Module, forward: Callable[[torch.Tensor], Any],
                 pass
     outputs = []
     for t in _flatten(result):
-        if id(t) not in producer:
+        if id(t) not in producer or t._version != version[id(t)]:
             raise ValueError(f'{type(root).__name__}: an output is computed outside the '
                              'supported modules; not supported')
         outputs.append(producer[id(t)])

@@ -79,6 +79,17 @@ def test_unsupported_module_and_tensor_ops_are_refused_by_path():
                        r'in the forward of body \(Arith\)'):
         trace_graph(net, net.body, torch.zeros(1, 3, 4, 4))
 
+    class InPlace(Arith):  # a residual block's ``out += identity`` keeps the tensor object
+        def forward(self, x):
+            y = self.a(x)
+            y += 1
+            return self.b(y)
+
+    net.body = InPlace()
+    with pytest.raises(ValueError, match=r'body.b: its input is modified in place by a tensor '
+                       r'operation in the forward of body \(InPlace\)'):
+        trace_graph(net, net.body, torch.zeros(1, 3, 4, 4))
+
 
 def test_a_converter_check_refuses_before_the_forward():
     net = _Net(nn.Conv2d(4, 4, 3, padding=1, dilation=2))
