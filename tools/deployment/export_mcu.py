@@ -186,7 +186,7 @@ def input_size(args, model):
     if not hasattr(model, 'bbox_head'):  # a classifier (RGB; 224 x 224 unless given)
         channels = args.channels or 3
         return (tuple(args.input_size) if args.input_size else (224, 224)), channels
-    channels = args.channels or model.backbone.in_channels
+    channels = args.channels or getattr(model.backbone, 'in_channels', 3)
     if args.input_size:
         return tuple(args.input_size), channels
     return ((480, 640) if channels == 3 else (240, 320)), channels
