@@ -138,12 +138,17 @@ def trace_graph(root: nn.Module, forward: Callable[[torch.Tensor], Any],
     keep: List[torch.Tensor] = [example]  # ids stay unique while the tensors live
     nodes: List[Node] = []
     depth = [0]
+    called = set()
     patched: List[Tuple[nn.Module, str]] = []
 
     def leaf_call(path, module, method, orig):
         def call(*args, **kwargs):
             if depth[0]:
                 return orig(*args, **kwargs)
+            if path in called:
+                raise ValueError(f'{module_where(path)}: called more than once in the forward '
+                                 '(shared weights); not supported')
+            called.add(path)
             ins = _flatten(args) + _flatten(kwargs)
             inputs, slots = [], []
             for t in ins:

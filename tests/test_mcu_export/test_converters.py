@@ -91,6 +91,13 @@ def test_unsupported_module_and_tensor_ops_are_refused_by_path():
         trace_graph(net, net.body, torch.zeros(1, 3, 4, 4))
 
 
+def test_a_module_called_twice_is_refused():
+    net = nn.Module()
+    net.conv = nn.Conv2d(3, 3, 1)
+    with pytest.raises(ValueError, match=r'^conv: called more than once'):
+        trace_graph(net, lambda x: net.conv(net.conv(x)), torch.zeros(1, 3, 4, 4))
+
+
 def test_a_converter_check_refuses_before_the_forward():
     net = _Net(nn.Conv2d(4, 4, 3, padding=1, dilation=2))
     with pytest.raises(ValueError, match=r'backbone\[1\]: dilation \(2, 2\)'):
