@@ -256,6 +256,7 @@ def test_cli_exports_and_reports(tmp_path):
     assert export_mcu.main([str(cfg_file), str(ckpt), '--out', str(out), '--calib-images',
                             str(calib), '--input-size', '96', '128', '--no-qemu']) == 0
     report = json.loads((out / 'report.json').read_text())
+    assert report['task'] == 'detector'
     for key in ('flash_bytes', 'static_ram_bytes', 'stack_bytes', 'peak_ram_bytes', 'madds',
                 'instructions'):
         assert key in report
