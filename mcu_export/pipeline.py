@@ -316,15 +316,11 @@ def build(out_dir, qemu: bool = True) -> dict:
 # --- verify ---------------------------------------------------------------------------------
 
 def dump_bytes(program: LayerProgram, tensors, result) -> bytes:
-    """The harness's dump (every tensor, then the output op's result) as the reference
-    predicts it. An output op with a ``dump_bytes(result)`` method says how its result is
-    dumped; otherwise the result is the detections (count, then int32 rows)."""
-    from .codegen import tensor_order
-    expected = b''.join(tensors[n].tobytes() for n in tensor_order(program))
-    out = getattr(program, 'output', None)
-    if hasattr(out, 'dump_bytes'):
-        return expected + out.dump_bytes(result)
-    return expected + np.int32(len(result)).tobytes() + result.astype('<i4').tobytes()
+    """The harness's dump (every tensor, then the output op's result records) as the reference
+    predicts it (:func:`mcu_export.codegen.expected_dump`: the output op says how its result is
+    dumped, so detectors and classifiers go the same way)."""
+    from .codegen import expected_dump
+    return expected_dump(program, tensors, result)
 
 
 @dataclass

@@ -82,7 +82,7 @@ def test_classify_output_op_c_pieces(tmp_path):
         'static rp_status m_run(m_result *result)', '{', '    rp_status st = RP_OK;',
         *('    ' + s for s in op.c_consume(None, None, lambda name: name)),
         '    if (st != RP_OK) { return st; }',
-        *('    ' + s for s in op.c_finish(None, 'M')), '}',
+        *('    ' + s for s in op.c_finish(None, 'M', lambda name: name)), '}',
         'static void sink(void *user, const char *label, const int32_t *v, int32_t n)',
         '{', '    (void)user; (void)label; emit(v, (size_t)n * 4);', '}',
         'static void m_report_result(const m_result *r, rp_result_sink_fn sink, void *user)',
