@@ -38,6 +38,22 @@ def test_demo_models_are_the_paper_configs():
     assert rnnpool == base
 
 
+def test_last_layer_rnnpool_demo_model_is_the_paper_config():
+    """The exporter's last-layer RNNPool VWW model (issue 13) is the paper config's model with
+    exactly the RNNPool demo's data, pipelines, schedule and seed."""
+    from mmdet_rnnpool.utils.config_utils import load_config
+    demo = load_config(osp.join(
+        REPO, 'configs/rnnpool_cls/demo/'
+        'mobilenet-v2-0.35x-rnnpool-lastrnnpool_1xb32-demo_mini-vww.py')).to_dict()
+    paper = load_config(osp.join(
+        REPO, 'configs/rnnpool_cls/'
+        'mobilenet-v2-0.35x-rnnpool-lastrnnpool_8xb32-150e_vww-224px.py'))
+    rnnpool = load_config(osp.join(REPO, RNNPOOL_DEMO)).to_dict()
+    assert demo.pop('model') == paper.model.to_dict()
+    assert rnnpool.pop('model')['neck']['type'] != 'RNNPoolNeck'
+    assert demo == rnnpool
+
+
 def test_mini_vww_trains_a_couple_of_iterations(tmp_path):
     """Builds a small mini VWW and trains the RNNPool model on it with tools/train.py (MMEngine's
     Runner, MMPretrain's dataset / model / Accuracy) for two iterations, then validates."""
