@@ -101,6 +101,18 @@ def c_struct(ctype: str, ident: str, fields: Sequence[Tuple[str, object]],
     return lines + ['};']
 
 
+def c_weight_arrays(p: str, weights: np.ndarray, multiplier: np.ndarray, rshift: np.ndarray,
+                    bias: Optional[np.ndarray]) -> Tuple[List[str], str]:
+    """The flash arrays of a per-output-channel quantised weight layer (``P_w``, ``P_mult``,
+    ``P_shift``, ``P_bias``) and the C expression of its bias pointer (``NULL`` without one)."""
+    lines = c_array(f'{p}_w', weights, np.int8)
+    lines += c_array(f'{p}_mult', multiplier, np.int32)
+    lines += c_array(f'{p}_shift', rshift, np.int8)
+    if bias is None:
+        return lines, 'NULL'
+    return lines + c_array(f'{p}_bias', bias, np.int32), f'{p}_bias'
+
+
 @dataclass
 class Op:
     """Base of every op kind (a dataclass; ``name`` is the first field of every op).
@@ -295,5 +307,5 @@ class OutputOp(Op):
 
 
 __all__ = ['Shape', 'OPS', 'register_op', 'get_op', 'Op', 'OutputOp', 'align4', 'c_ident',
-           'c_array', 'c_dims', 'c_struct', 'RP_MAX_HIDDEN', 'RP_MAX_KERNEL', 'RP_MAX_STAGES',
+           'c_array', 'c_dims', 'c_struct', 'c_weight_arrays', 'RP_MAX_HIDDEN', 'RP_MAX_KERNEL', 'RP_MAX_STAGES',
            'RP_MBCONV_CHUNK']

@@ -6,7 +6,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .base import (RP_MAX_KERNEL, Op, Shape, c_array, c_dims, c_ident, c_struct,
-                   register_op)
+                   c_weight_arrays, register_op)
 from .intmath import requantize, to_int8
 
 
@@ -127,13 +127,7 @@ class ConvLayer(Op):
     # ---- C ----
     def emit(self, prefix: str) -> Tuple[List[str], str]:
         p = c_ident(prefix)
-        lines = c_array(f'{p}_w', self.weights, np.int8)
-        lines += c_array(f'{p}_mult', self.multiplier, np.int32)
-        lines += c_array(f'{p}_shift', self.rshift, np.int8)
-        bias = 'NULL'
-        if self.bias is not None:
-            lines += c_array(f'{p}_bias', self.bias, np.int32)
-            bias = f'{p}_bias'
+        lines, bias = c_weight_arrays(p, self.weights, self.multiplier, self.rshift, self.bias)
         pad_values = 'NULL'
         if self.pad_values is not None:
             lines += c_array(f'{p}_padv', self.pad_values, np.int8)

@@ -10,7 +10,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .base import Op, Shape, c_array, c_ident, c_struct, register_op
+from .base import Op, Shape, c_ident, c_struct, c_weight_arrays, register_op
 from .intmath import requantize, to_int8
 
 FC_MAX_IN = 32768  # RP_FC_MAX_IN
@@ -100,13 +100,7 @@ class LinearOp(Op):
 
     def emit(self, prefix: str) -> Tuple[List[str], str]:
         p = c_ident(prefix)
-        lines = c_array(f'{p}_w', self.weights, np.int8)
-        lines += c_array(f'{p}_mult', self.multiplier, np.int32)
-        lines += c_array(f'{p}_shift', self.rshift, np.int8)
-        bias = 'NULL'
-        if self.bias is not None:
-            lines += c_array(f'{p}_bias', self.bias, np.int32)
-            bias = f'{p}_bias'
+        lines, bias = c_weight_arrays(p, self.weights, self.multiplier, self.rshift, self.bias)
         lines += c_struct('rp_fc_layer', p, [
             ('in_features', self.in_features), ('out_features', self.out_features),
             ('input_offset', int(self.input_offset)), ('output_offset', int(self.output_offset)),
