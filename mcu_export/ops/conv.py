@@ -128,6 +128,9 @@ class ConvLayer(Op):
     def emit(self, prefix: str) -> Tuple[List[str], str]:
         p = c_ident(prefix)
         lines, bias = c_weight_arrays(p, self.weights, self.multiplier, self.rshift, self.bias)
+        folded = self.folded_bias()
+        if folded is not None:
+            lines += c_array(f'{p}_fbias', folded, np.int32)
         pad_values = 'NULL'
         if self.pad_values is not None:
             lines += c_array(f'{p}_padv', self.pad_values, np.int8)
@@ -141,8 +144,22 @@ class ConvLayer(Op):
             ('input_offset', int(self.input_offset)), ('output_offset', int(self.output_offset)),
             ('act_min', int(self.act_min)), ('act_max', int(self.act_max)),
             ('pad_values', pad_values), ('weights', f'{p}_w'), ('bias', bias),
-            ('quant', f'{{.multiplier = {p}_mult, .rshift = {p}_shift}}')])
+            ('quant', f'{{.multiplier = {p}_mult, .rshift = {p}_shift}}')] +
+            ([('folded_bias', f'{p}_fbias')] if folded is not None else []))
         return lines, p
+
+    def folded_bias(self) -> Optional[np.ndarray]:
+        """A 1x1 convolution's ``bias + input_offset * sum(weights)`` per output channel (what
+        ``rp_pwconv_s8`` would otherwise compute on every call), or None for other kinds."""
+        if not self.is_pointwise:
+            return None
+        sums = self.weights.astype(np.int64).reshape(self.weights.shape[0], -1).sum(axis=1)
+        folded = sums * int(self.input_offset)
+        if self.bias is not None:
+            folded = folded + np.asarray(self.bias, dtype=np.int64)
+        if np.abs(folded).max(initial=0) >= 2 ** 31:
+            raise ValueError(f'layer {self.name}: folded bias out of the int32 range')
+        return folded.astype(np.int32)
 
     @property
     def c_function(self) -> str:

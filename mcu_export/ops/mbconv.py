@@ -80,6 +80,20 @@ class MBConvLayer(Op):
         dw = self.depthwise
         return align4(dw.kernel[0] * dw.in_shape[1] * dw.in_shape[2]) if self.expand else 0
 
+    def stream_expanded_ring_bytes(self) -> int:
+        """The streamed block's ``kernel_h - 1`` expanded rows (``rp_mbconv_stream_ring_bytes``;
+        the window's last row is expanded during the output row)."""
+        dw = self.depthwise
+        return align4((dw.kernel[0] - 1) * dw.in_shape[1] * dw.in_shape[2]) if self.expand \
+            else 0
+
+    def fused_pixel_bytes(self, n: int) -> int:
+        """Scratch of a streamed pass of ``n`` output pixels with an expansion: the expanded
+        columns ahead of the depthwise, then :meth:`pixel_bytes` (``rp_mbconv_fused_pixel_bytes``)."""
+        dw = self.depthwise
+        cols = min((n - 1) * dw.stride[1] + dw.kernel[1], dw.in_shape[1])
+        return align4(cols * dw.in_shape[2]) + self.pixel_bytes(n)
+
     def scratch_bytes(self, lean: bool = False) -> int:
         """``rp_mbconv_get_buffer_size`` (whole rows per pass) or, ``lean``,
         ``rp_mbconv_get_min_buffer_size`` (``RP_MBCONV_CHUNK`` pixels per pass with an
@@ -162,20 +176,22 @@ class MBConvLayer(Op):
         return self.depthwise.kernel[0], self.depthwise.stride[0]
 
     def ring_rows(self) -> int:
-        """With an expansion each input row is expanded on arrival into the block's own ring of
-        ``k`` expanded rows, so it keeps one input row, or with a residual the rows from output
-        row ``oy`` to the last one its window reads (``k - pad``)."""
+        """With an expansion each input row is expanded (on arrival, or the window's last row
+        during the output row) into the block's own ring of ``k - 1`` expanded rows, so it
+        keeps one input row, or with a residual the rows from output row ``oy`` to the last
+        one its window reads (``k - pad``)."""
         k, s = self.row_window()
         if self.expand is not None:
             return k - self.depthwise.pad[0] if self.residual is not None else 1
         return max(k, s)
 
     def own_ring_bytes(self) -> int:
-        return self.expanded_ring_bytes()
+        return self.stream_expanded_ring_bytes()
 
     def stream_scratch(self) -> Dict[str, int]:
-        ow = self.depthwise.out_shape[1]
-        return {'mbconv_pixels': self.pixel_bytes(min(ow, RP_MBCONV_CHUNK))}
+        n = min(self.depthwise.out_shape[1], RP_MBCONV_CHUNK)
+        return {'mbconv_pixels': self.fused_pixel_bytes(n) if self.expand is not None
+                else self.pixel_bytes(n)}
 
     def c_stage(self, ident: str, src: int) -> str:
         return f'{{.kind = RP_STAGE_MBCONV, .src = {src}, .mbconv = &{ident}}}'

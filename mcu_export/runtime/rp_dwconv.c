@@ -18,9 +18,10 @@ static inline int8_t dw_output(const rp_conv_layer *l, int32_t acc, int32_t ch)
     return (int8_t)rp_clamp(v, l->act_min, l->act_max);
 }
 
-/* One output pixel, channels [ch0, c), with padding (row NULL / column outside the map). */
-static void dw_pixel_generic(const rp_conv_layer *l, const int8_t *const *rows, int32_t ox,
-                             int32_t ch0, int8_t *out_px)
+/* One output pixel, channels [ch0, c), with padding (row NULL / column outside the map).
+ * rows[ky] holds the row's columns from x0[ky] on (x0 NULL: from column 0). */
+static void dw_pixel_generic(const rp_conv_layer *l, const int8_t *const *rows,
+                             const int32_t *x0, int32_t ox, int32_t ch0, int8_t *out_px)
 {
     const int32_t c = l->in.c, kh = l->kernel_h, kw = l->kernel_w, off = l->input_offset;
     const int32_t ix0 = ox * l->stride_w - l->pad_left;
@@ -28,6 +29,7 @@ static void dw_pixel_generic(const rp_conv_layer *l, const int8_t *const *rows, 
         int32_t acc = l->bias != NULL ? l->bias[ch] : 0;
         for (int32_t ky = 0; ky < kh; ky++) {
             const int8_t *row = rows[ky];
+            const int32_t first = x0 != NULL ? x0[ky] : 0;
             for (int32_t kx = 0; kx < kw; kx++) {
                 const int32_t ix = ix0 + kx;
                 int32_t x;
@@ -37,7 +39,7 @@ static void dw_pixel_generic(const rp_conv_layer *l, const int8_t *const *rows, 
                     }
                     x = l->pad_values[ch];
                 } else {
-                    x = row[(size_t)ix * c + ch];
+                    x = row[(size_t)(ix - first) * c + ch];
                 }
                 acc += (int32_t)l->weights[((size_t)ky * kw + kx) * c + ch] * (x + off);
             }
@@ -48,10 +50,10 @@ static void dw_pixel_generic(const rp_conv_layer *l, const int8_t *const *rows, 
 
 #if RP_USE_DSP
 /* An interior output pixel (no padding), four channels per pass: SXTAB16 adds the input offset
- * to two sign-extended bytes at once, SMLABB / SMLATT accumulate one channel each. Returns the
- * first channel left for the generic path (c % 4 of them). */
-static int32_t dw_pixel_dsp(const rp_conv_layer *l, const int8_t *const *rows, int32_t ix0,
-                            int8_t *out_px)
+ * to two sign-extended bytes at once, SMLABB / SMLATT accumulate one channel each. win[ky] is
+ * the window's first input pixel in row ky. Returns the first channel left for the generic
+ * path (c % 4 of them). */
+static int32_t dw_pixel_dsp(const rp_conv_layer *l, const int8_t *const *win, int8_t *out_px)
 {
     const int32_t c = l->in.c, kh = l->kernel_h, kw = l->kernel_w;
     const uint32_t off2 = rp_dup16(l->input_offset);
@@ -66,7 +68,7 @@ static int32_t dw_pixel_dsp(const rp_conv_layer *l, const int8_t *const *rows, i
         }
         const int8_t *w = l->weights + ch;
         for (int32_t ky = 0; ky < kh; ky++) {
-            const int8_t *x = rows[ky] + (size_t)ix0 * c + ch;
+            const int8_t *x = win[ky] + ch;
             for (int32_t kx = 0; kx < kw; kx++, x += c, w += c) {
                 const uint32_t xv = rp_load_u32(x), wv = rp_load_u32(w);
                 const int32_t x02 = __sxtab16(off2, xv), x13 = rp_sxtab16_odd(off2, xv);
@@ -86,8 +88,8 @@ static int32_t dw_pixel_dsp(const rp_conv_layer *l, const int8_t *const *rows, i
 }
 #endif
 
-rp_status rp_dwconv_s8_pixels(const rp_conv_layer *l, const int8_t *const *rows, int32_t ox0,
-                              int32_t n, int8_t *out_px0)
+rp_status rp_dwconv_s8_pixels_at(const rp_conv_layer *l, const int8_t *const *rows,
+                                 const int32_t *x0, int32_t ox0, int32_t n, int8_t *out_px0)
 {
     if (l == NULL || rows == NULL || out_px0 == NULL || !dw_layer_valid(l) || ox0 < 0 || n < 0 ||
         ox0 + n > l->out.w) {
@@ -106,12 +108,22 @@ rp_status rp_dwconv_s8_pixels(const rp_conv_layer *l, const int8_t *const *rows,
 #if RP_USE_DSP
         const int32_t ix0 = ox * l->stride_w - l->pad_left;
         if (rows_present && ix0 >= 0 && ix0 + l->kernel_w <= l->in.w) {
-            ch0 = dw_pixel_dsp(l, rows, ix0, out_px);
+            const int8_t *win[RP_MAX_KERNEL];
+            for (int32_t ky = 0; ky < l->kernel_h; ky++) {
+                win[ky] = rows[ky] + (size_t)(ix0 - (x0 != NULL ? x0[ky] : 0)) * c;
+            }
+            ch0 = dw_pixel_dsp(l, win, out_px);
         }
 #endif
-        dw_pixel_generic(l, rows, ox, ch0, out_px);
+        dw_pixel_generic(l, rows, x0, ox, ch0, out_px);
     }
     return RP_OK;
+}
+
+rp_status rp_dwconv_s8_pixels(const rp_conv_layer *l, const int8_t *const *rows, int32_t ox0,
+                              int32_t n, int8_t *out_px0)
+{
+    return rp_dwconv_s8_pixels_at(l, rows, NULL, ox0, n, out_px0);
 }
 
 rp_status rp_dwconv_s8_row(const rp_conv_layer *l, const int8_t *const *rows, int8_t *out_row)

@@ -43,6 +43,9 @@ rp_status rp_pwconv_s8_pixels(const rp_conv_layer *layer, const int8_t *in, int3
 /* Output pixels [ox0, ox0 + n) of one depthwise output row. */
 rp_status rp_dwconv_s8_pixels(const rp_conv_layer *layer, const int8_t *const *rows, int32_t ox0,
                               int32_t n, int8_t *out_px0);
+/* The same with rows[ky] holding its row's columns from x0[ky] on (a partial row). */
+rp_status rp_dwconv_s8_pixels_at(const rp_conv_layer *layer, const int8_t *const *rows,
+                                 const int32_t *x0, int32_t ox0, int32_t n, int8_t *out_px0);
 
 /* Inverted residual row pieces (rp_mbconv.c), shared by rp_mbconv_s8 and the streamed block
  * stage (rp_stream.c). The ring holds kernel_h expanded rows (row iy in slot iy % kernel_h). */
@@ -57,5 +60,21 @@ int8_t *rp_mbconv_ring_row(const rp_mbconv_layer *layer, int8_t *ring, int32_t i
  * Whole rows per pass when px_size allows, else RP_MBCONV_CHUNK pixels. */
 rp_status rp_mbconv_s8_out_row(const rp_mbconv_layer *layer, const int8_t *const *rows,
                                const int8_t *res_row, void *px, size_t px_size, int8_t *out_row);
+
+/* The streamed block keeps kernel_h - 1 expanded rows (row iy in slot iy % (kernel_h - 1)): the
+ * last row of each window is expanded while the output row is computed, a few columns ahead of
+ * the depthwise, and written over the window's first row as that row's columns retire. */
+size_t rp_mbconv_stream_ring_bytes(const rp_mbconv_layer *layer);
+int8_t *rp_mbconv_stream_ring_row(const rp_mbconv_layer *layer, int8_t *ring, int32_t iy);
+/* Scratch of one fused pass of n output pixels: the expanded columns ahead of the depthwise,
+ * then rp_mbconv_pixel_bytes(n). */
+size_t rp_mbconv_fused_pixel_bytes(const rp_mbconv_layer *layer, int32_t n);
+/* One output row of the streamed block: rows[0 .. kernel_h - 2] as in rp_mbconv_s8_out_row;
+ * the window's last row is expanded from in_row (an input row) and ends up whole in slot,
+ * which holds rows[0]'s data on entry (slot NULL when kernel_h == 1). RP_MBCONV_CHUNK
+ * output pixels per pass. */
+rp_status rp_mbconv_s8_out_row_fused(const rp_mbconv_layer *layer, const int8_t *const *rows,
+                                     const int8_t *in_row, int8_t *slot, const int8_t *res_row,
+                                     void *px, size_t px_size, int8_t *out_row);
 
 #endif /* RP_INTERNAL_H */

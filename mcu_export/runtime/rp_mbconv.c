@@ -79,6 +79,106 @@ rp_status rp_mbconv_s8_out_row(const rp_mbconv_layer *l, const int8_t *const *ro
     return RP_OK;
 }
 
+size_t rp_mbconv_stream_ring_bytes(const rp_mbconv_layer *l)
+{
+    const rp_conv_layer *dw = l->depthwise;
+    return l->expand != NULL ? RP_ALIGN4((size_t)(dw->kernel_h - 1) * dw->in.w * dw->in.c) : 0;
+}
+
+int8_t *rp_mbconv_stream_ring_row(const rp_mbconv_layer *l, int8_t *ring, int32_t iy)
+{
+    const rp_conv_layer *dw = l->depthwise;
+    if (dw->kernel_h < 2) {
+        return NULL;
+    }
+    return ring + (size_t)(iy % (dw->kernel_h - 1)) * (size_t)dw->in.w * (size_t)dw->in.c;
+}
+
+/* Expanded columns a pass of n output pixels reads: (n - 1) * stride + kernel, at most a row. */
+static int32_t fused_columns(const rp_conv_layer *dw, int32_t n)
+{
+    const int32_t cols = (n - 1) * dw->stride_w + dw->kernel_w;
+    return cols < dw->in.w ? cols : dw->in.w;
+}
+
+size_t rp_mbconv_fused_pixel_bytes(const rp_mbconv_layer *l, int32_t n)
+{
+    const rp_conv_layer *dw = l->depthwise;
+    return RP_ALIGN4((size_t)fused_columns(dw, n) * dw->in.c) + rp_mbconv_pixel_bytes(l, n);
+}
+
+static int32_t clamp_col(int32_t x, int32_t hi)
+{
+    return x < 0 ? 0 : (x > hi ? hi : x);
+}
+
+rp_status rp_mbconv_s8_out_row_fused(const rp_mbconv_layer *l, const int8_t *const *rows,
+                                     const int8_t *in_row, int8_t *slot, const int8_t *res_row,
+                                     void *px, size_t px_size, int8_t *out_row)
+{
+    const rp_conv_layer *dw = l->depthwise;
+    const rp_conv_layer *pj = l->project;
+    const int32_t kh = dw->kernel_h, ec = dw->in.c, ow = dw->out.w;
+    const int32_t chunk = ow < RP_MBCONV_CHUNK ? ow : RP_MBCONV_CHUNK;
+    if (l->expand == NULL || in_row == NULL || px == NULL || (kh > 1 && slot == NULL) ||
+        px_size < rp_mbconv_fused_pixel_bytes(l, chunk) ||
+        (l->residual != NULL && res_row == NULL)) {
+        return RP_ARG_ERROR;
+    }
+    const int32_t in_c = l->expand->in.c;
+    /* ahead = expanded columns [done, ahead_end) of the new row not yet written into slot */
+    int8_t *ahead = (int8_t *)px;
+    int8_t *dw_px = ahead + RP_ALIGN4((size_t)fused_columns(dw, chunk) * ec);
+    int8_t *proj_px = dw_px + RP_ALIGN4((size_t)chunk * dw->out.c);
+    const int8_t *win[RP_MAX_KERNEL];
+    int32_t x0[RP_MAX_KERNEL];
+    for (int32_t ky = 0; ky < kh - 1; ky++) {
+        win[ky] = rows[ky];
+        x0[ky] = 0;
+    }
+    int32_t done = 0, ahead_end = 0;
+    for (int32_t ox0 = 0; ox0 < ow; ox0 += chunk) {
+        const int32_t n = ow - ox0 < chunk ? ow - ox0 : chunk;
+        const int32_t hi = clamp_col((ox0 + n - 1) * dw->stride_w - dw->pad_left + dw->kernel_w,
+                                     dw->in.w);
+        rp_status st = RP_OK;
+        if (hi > ahead_end) {
+            st = rp_pwconv_s8_pixels(l->expand, in_row + (size_t)ahead_end * in_c, hi - ahead_end,
+                                     ahead + (size_t)(ahead_end - done) * ec);
+            ahead_end = hi;
+        }
+        win[kh - 1] = ahead;
+        x0[kh - 1] = done;
+        int8_t *dst = out_row + (size_t)ox0 * pj->out.c;
+        if (st == RP_OK) {
+            st = rp_dwconv_s8_pixels_at(dw, win, x0, ox0, n, dw_px);
+        }
+        if (st == RP_OK) {
+            st = rp_pwconv_s8_pixels(pj, dw_px, n, l->residual != NULL ? proj_px : dst);
+        }
+        if (st == RP_OK && l->residual != NULL) {
+            st = rp_add_s8(l->residual, res_row + (size_t)ox0 * in_c, proj_px, n * pj->out.c,
+                           dst);
+        }
+        if (st != RP_OK) {
+            return st;
+        }
+        /* columns no later pass reads in the window's first row take the new row's values */
+        const int32_t retire = ox0 + n >= ow
+                                   ? ahead_end
+                                   : clamp_col((ox0 + n) * dw->stride_w - dw->pad_left, ahead_end);
+        if (retire > done) {
+            const size_t moved = (size_t)(retire - done) * ec;
+            if (slot != NULL) {
+                memcpy(slot + (size_t)done * ec, ahead, moved);
+            }
+            memmove(ahead, ahead + moved, (size_t)(ahead_end - retire) * ec);
+            done = retire;
+        }
+    }
+    return RP_OK;
+}
+
 /* Scratch for passes of `chunk` output pixels: ring + depthwise pixels (+ projected pixels). */
 static size_t chunk_bytes(const rp_mbconv_layer *l, int32_t chunk)
 {

@@ -19,9 +19,13 @@ static inline int8_t pw_output(const rp_conv_layer *l, int32_t acc, int32_t mult
     return (int8_t)rp_clamp(v, l->act_min, l->act_max);
 }
 
-/* bias + input_offset * sum(w): the input offset enters once per output channel. */
+/* bias + input_offset * sum(w): the input offset enters once per output channel (folded at
+ * export time where the layer has folded_bias: a streamed block calls this every few pixels). */
 static int32_t pw_base(const rp_conv_layer *l, int32_t co)
 {
+    if (l->folded_bias != NULL) {
+        return l->folded_bias[co];
+    }
     const int8_t *w = l->weights + (size_t)co * l->in.c;
     int32_t base = l->bias != NULL ? l->bias[co] : 0;
     for (int32_t ci = 0; ci < l->in.c; ci++) {

@@ -4,9 +4,11 @@
  * Stage i keeps a ring of its input rows (row y in slot y % ring_rows). A stage computes an
  * output row as soon as its input window is complete and writes it straight into its
  * consumers' rings, into the output map for the output stage, or decodes it for a head stage.
- * An inverted residual block (RP_STAGE_MBCONV) expands each input row as it arrives into its own
- * ring of kernel_h expanded rows, so its input ring holds one row (or, with a residual, the
- * rows from output row oy to the last one its window reads). Camera pixels are stored as
+ * An inverted residual block (RP_STAGE_MBCONV) keeps kernel_h - 1 expanded rows: the rows
+ * before a window's last are expanded as they arrive, the last one during the output row, a
+ * few columns ahead of the depthwise, over the window's first row as its columns retire
+ * (rp_mbconv_s8_out_row_fused). Its input ring holds one row (or, with a residual, the rows
+ * from output row oy to the last one its window reads). Camera pixels are stored as
  * int8 = pixel - 128. Nothing but rings and one output map is ever held.
  *
  * A row sink (RP_STAGE_GAP, RP_STAGE_RNNPOOL_LAST) consumes each input row as it arrives into its own state (kept next
@@ -272,8 +274,10 @@ static size_t layout(const rp_stream *s, int32_t *ring_rows, stream_layout *lay)
             size += sink_state_bytes(st); /* its own: it lives from the first row to the last */
         } else if (st->kind == RP_STAGE_MBCONV) {
             const int32_t ow = st->mbconv->depthwise->out.w;
-            size += rp_mbconv_ring_bytes(st->mbconv);
-            px = rp_mbconv_pixel_bytes(st->mbconv, ow < RP_MBCONV_CHUNK ? ow : RP_MBCONV_CHUNK);
+            const int32_t n = ow < RP_MBCONV_CHUNK ? ow : RP_MBCONV_CHUNK;
+            size += rp_mbconv_stream_ring_bytes(st->mbconv);
+            px = st->mbconv->expand != NULL ? rp_mbconv_fused_pixel_bytes(st->mbconv, n)
+                                            : rp_mbconv_pixel_bytes(st->mbconv, n);
         }
         lay->loc_max = loc > lay->loc_max ? loc : lay->loc_max;
         lay->conf_max = conf > lay->conf_max ? conf : lay->conf_max;
@@ -333,8 +337,10 @@ static int8_t *output_target(stream_state *ss, int32_t i, int32_t oy)
     return NULL; /* a stage nobody reads: validated away by the exporter, skipped here */
 }
 
+/* Output row oy of stage i from its window rows; a block with fused >= 0 expands that input
+ * row during the output row (rp_mbconv_s8_out_row_fused). */
 static rp_status compute_row(stream_state *ss, int32_t i, int32_t oy, const int8_t *const *rows,
-                             int8_t *dst)
+                             int32_t fused, int8_t *dst)
 {
     const rp_stream_stage *st = &ss->s->stages[i];
     rp_status status = RP_OK;
@@ -352,8 +358,13 @@ static rp_status compute_row(stream_state *ss, int32_t i, int32_t oy, const int8
     }
     case RP_STAGE_MBCONV: {
         const rp_mbconv_layer *l = st->mbconv;
-        return rp_mbconv_s8_out_row(l, rows, l->residual != NULL ? ring_slot(ss, i, oy) : NULL,
-                                    ss->px, ss->px_size, dst);
+        const int8_t *res_row = l->residual != NULL ? ring_slot(ss, i, oy) : NULL;
+        if (fused >= 0) {
+            return rp_mbconv_s8_out_row_fused(l, rows, ring_slot(ss, i, fused),
+                                              rp_mbconv_stream_ring_row(l, ss->exp_ring[i], fused),
+                                              res_row, ss->px, ss->px_size, dst);
+        }
+        return rp_mbconv_s8_out_row(l, rows, res_row, ss->px, ss->px_size, dst);
     }
     case RP_STAGE_HEAD:
         status = rp_conv_s8_row(head_conv(st, 0), rows, ss->loc_row);
@@ -442,12 +453,16 @@ static rp_status stage_step(stream_state *ss, int32_t i, int *did)
     stage_window(st, &k, &stride, &pad);
     const int32_t iy0 = oy * stride - pad;
     const int32_t hi = iy0 + k - 1 < in.h - 1 ? iy0 + k - 1 : in.h - 1;
-    if (hi >= (expands ? ss->expanded[i] : ss->received[i])) {
-        if (expands && ss->expanded[i] < ss->received[i]) { /* expand the next row on arrival */
-            const int32_t iy = ss->expanded[i];
+    /* a block expands the window's last row during the output row (fused) unless it is
+     * padding; the rows before it are expanded on arrival */
+    const int32_t fused = expands && iy0 + k - 1 < in.h ? iy0 + k - 1 : -1;
+    const int32_t need = expands ? (fused >= 0 ? fused : hi + 1) : 0;
+    if (hi >= ss->received[i] || (expands && ss->expanded[i] < need)) {
+        if (expands && ss->expanded[i] < ss->received[i] && ss->expanded[i] < need) {
+            const int32_t iy = ss->expanded[i]; /* expand the next row on arrival */
             rp_status status = rp_pwconv_s8_pixels(
                 st->mbconv->expand, ring_slot(ss, i, iy), in.w,
-                rp_mbconv_ring_row(st->mbconv, ss->exp_ring[i], iy));
+                rp_mbconv_stream_ring_row(st->mbconv, ss->exp_ring[i], iy));
             if (status != RP_OK) {
                 return status;
             }
@@ -461,19 +476,22 @@ static rp_status stage_step(stream_state *ss, int32_t i, int *did)
     }
     for (int32_t ky = 0; ky < k; ky++) {
         const int32_t iy = iy0 + ky;
-        if (iy < 0 || iy >= in.h) {
+        if (iy < 0 || iy >= in.h || iy == fused) {
             rows[ky] = NULL;
         } else {
-            rows[ky] = expands ? rp_mbconv_ring_row(st->mbconv, ss->exp_ring[i], iy)
+            rows[ky] = expands ? rp_mbconv_stream_ring_row(st->mbconv, ss->exp_ring[i], iy)
                                : ring_slot(ss, i, iy);
         }
     }
     *did = 1;
+    if (fused >= 0) {
+        ss->expanded[i] = fused + 1;
+    }
     if (st->kind != RP_STAGE_HEAD && dst == NULL) {
         ss->produced[i]++; /* nobody reads it */
         return RP_OK;
     }
-    rp_status status = compute_row(ss, i, oy, rows, dst);
+    rp_status status = compute_row(ss, i, oy, rows, fused, dst);
     if (status != RP_OK) {
         return status;
     }
@@ -550,7 +568,7 @@ rp_status rp_stream_run(const rp_stream *s, void *buf, size_t size, rp_read_rows
         p += RP_ALIGN4((size_t)ss.ring_rows[i] * (size_t)in.w * (size_t)in.c);
         ss.exp_ring[i] = p;
         if (st->kind == RP_STAGE_MBCONV) {
-            p += rp_mbconv_ring_bytes(st->mbconv);
+            p += rp_mbconv_stream_ring_bytes(st->mbconv);
         } else if (sink_state_bytes(st) > 0) {
             rp_status status = sink_begin(st, p);
             if (status != RP_OK) {

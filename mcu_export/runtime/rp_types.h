@@ -63,6 +63,9 @@ typedef struct {
     const int8_t *weights;      /**< Filter, layout above. */
     const int32_t *bias;        /**< [C_OUT] or NULL. */
     rp_quant quant;             /**< Per-output-channel requantisation. */
+    /** [C_OUT] bias + input_offset * (sum of the channel's weights), computed at export time
+     *  (1x1 convolutions; NULL: computed on every call). */
+    const int32_t *folded_bias;
 } rp_conv_layer;
 
 /** Element-wise add of two int8 maps of the same shape, with requantisation. */
