@@ -100,11 +100,28 @@ def plan_arena(program: LayerProgram, in_place: bool = False) -> ArenaPlan:
         in_place (bool): The memory-lean plan: an op that is its input's last reader writes
             over that input where its ``in_place_ok()`` allows it, and every op gets its lean
             scratch (``scratch_bytes(lean=True)``; a block: a few pixels per pass instead of
-            whole rows). Defaults to False.
+            whole rows), then, step by step, its full scratch (fewer, longer passes) wherever
+            that leaves the arena no larger. Defaults to False.
 
     Returns:
         ArenaPlan: offsets, arena size and per-step live bytes.
     """
+    if not in_place:
+        return _place(program, False, {})
+    plan = _place(program, True, {})
+    sizes: Dict[int, int] = {}
+    for i, step in enumerate(program.steps, start=1):
+        full = step.layer.scratch_bytes(lean=False)
+        if full <= step.layer.scratch_bytes(lean=True):
+            continue
+        trial = _place(program, True, {**sizes, i: full})
+        if trial.arena_bytes <= plan.arena_bytes:
+            plan, sizes = trial, {**sizes, i: full}
+    return plan
+
+
+def _place(program: LayerProgram, in_place: bool, scratch_of: Dict[int, int]) -> ArenaPlan:
+    """:func:`plan_arena` with step ``i``'s scratch ``scratch_of[i]`` bytes where given."""
     shapes = program.infer_shapes()
     program.validate()
     n_steps = len(program.steps) + 1
@@ -122,7 +139,7 @@ def plan_arena(program: LayerProgram, in_place: bool = False) -> ArenaPlan:
         for name in step.inputs:
             buffers[name].end = max(buffers[name].end, i)
         buffers[step.output] = Buffer(step.output, nbytes(step.output), i, i)
-        size = step.layer.scratch_bytes(lean=in_place)
+        size = scratch_of.get(i, step.layer.scratch_bytes(lean=in_place))
         if size:
             key = f'scratch:{step.layer.name}'
             buffers[key] = Buffer(key, align4(size), i, i)

@@ -165,3 +165,28 @@ def test_mbconv_min_scratch_and_in_place_bit_exact(tmp_path, sanitize):
     assert source.count('"in place"') >= 2  # some blocks really run with out == in
     got = run_exe(build_program(source, tmp_path, sanitize=sanitize))
     assert got == expected
+
+
+def test_lean_plan_widens_block_scratch_only_where_free():
+    """plan_arena(in_place=True) gives a block whole-row passes (its full scratch) wherever the
+    arena does not grow, and keeps the lean scratch where widening it would grow the arena."""
+    from mcu_export.planner import _place
+    widened = 0
+    for seed in range(6):
+        program = random_program(np.random.default_rng(seed))
+        lean, plan = _place(program, True, {}), plan_arena(program, in_place=True)
+        assert plan.arena_bytes <= lean.arena_bytes
+        sizes = {}
+        for i, step in enumerate(program.steps, start=1):
+            buf = plan.buffers.get(f'scratch:{step.layer.name}')
+            if buf is not None:
+                sizes[i] = buf.size
+        for i, step in enumerate(program.steps, start=1):
+            full, small = step.layer.scratch_bytes(), step.layer.scratch_bytes(lean=True)
+            if i not in sizes or full == small:
+                continue
+            assert sizes[i] in (full, small)
+            widened += sizes[i] == full
+            if sizes[i] == small:
+                assert _place(program, True, {**sizes, i: full}).arena_bytes > plan.arena_bytes
+    assert widened
