@@ -9,16 +9,33 @@
 #include "rp_internal.h"
 #include "rp_nn.h"
 
-static uint32_t isqrt64(uint64_t x)
+/* floor(sqrt(s * 2^32)) for s > 0. With a single-precision FPU (the M4F) a VSQRT estimate lands
+ * within a few units (s < 2^24: |error| <= 17) and integer steps with 64-bit products make it
+ * exact, so the result never depends on the float rounding (the bit-by-bit 64-bit root, the
+ * path elsewhere, takes ~500 instructions a pixel). No libm: the instruction is inline. */
+static uint32_t sqrt_q16(uint32_t s)
 {
-    uint64_t res = 0;
-    uint64_t bit = (uint64_t)1 << 62;
-    while (bit > x) {
+    const uint64_t x = (uint64_t)s << 32;
+#if defined(__ARM_FP) && (__ARM_FP & 4)
+    float root_s;
+    __asm__("vsqrt.f32 %0, %1" : "=t"(root_s) : "t"((float)s));
+    const float est = root_s * 65536.0f;
+    uint32_t r = est >= 4294967040.0f ? 0xFFFFFFFFu : (uint32_t)est;
+    while ((uint64_t)r * r > x) {
+        r--;
+    }
+    while (r < 0xFFFFFFFFu && ((uint64_t)r + 1) * ((uint64_t)r + 1) <= x) {
+        r++;
+    }
+    return r;
+#else
+    uint64_t rem = x, res = 0, bit = (uint64_t)1 << 62;
+    while (bit > rem) {
         bit >>= 2;
     }
     while (bit != 0) {
-        if (x >= res + bit) {
-            x -= res + bit;
+        if (rem >= res + bit) {
+            rem -= res + bit;
             res = (res >> 1) + bit;
         } else {
             res >>= 1;
@@ -26,6 +43,22 @@ static uint32_t isqrt64(uint64_t x)
         bit >>= 2;
     }
     return (uint32_t)res;
+#endif
+}
+
+/* round(2^38 / root) = floor((2^38 + root / 2) / root) for root >= 2^16 (a quotient < 2^23): a
+ * float estimate within one unit, made exact with 64-bit products (no 64-bit division). */
+static int32_t inv_q22(uint32_t root)
+{
+    const uint64_t num = ((uint64_t)1 << 38) + (root >> 1);
+    uint32_t q = (uint32_t)(274877906944.0f / (float)root);
+    while ((uint64_t)q * root > num) {
+        q--;
+    }
+    while (((uint64_t)q + 1) * root <= num) {
+        q++;
+    }
+    return (int32_t)q;
 }
 
 rp_status rp_l2norm_s8(const rp_l2norm_layer *l, const int8_t *in, int8_t *out)
@@ -50,8 +83,7 @@ rp_status rp_l2norm_s8(const rp_l2norm_layer *l, const int8_t *in, int8_t *out)
             }
             continue;
         }
-        const uint32_t root = isqrt64((uint64_t)sum << 32);
-        const int32_t inv = (int32_t)((((uint64_t)1 << 38) + (root >> 1)) / root);
+        const int32_t inv = inv_q22(sqrt_q16(sum));
         for (int32_t ch = 0; ch < c; ch++) {
             const int32_t v = (int32_t)x[ch] + l->input_offset;
             int32_t r = rp_requantize(v * inv, l->quant.multiplier[ch], l->quant.rshift[ch]);

@@ -14,7 +14,7 @@ from mcu_export import reference as ref
 from mcu_export.ctest import (ProgramBuilder, arm_toolchain_missing, build_and_run_m4,
                               split_outputs)
 from mcu_export.ir import StreamSpec
-from mcu_export.random_model import random_conv, random_mbconv, random_rnnpool
+from mcu_export.random_model import random_conv, random_l2norm, random_mbconv, random_rnnpool
 
 pytestmark = pytest.mark.mcu
 
@@ -25,7 +25,7 @@ def _build_and_run_m4(source: str, workdir) -> bytes:
         pytest.skip(reason)
     out, dis = build_and_run_m4(source, workdir, timeout=120)
     # the DSP path must really be in the binary, or this test would compare the portable one
-    for insn in ('smlad', 'sxtab16', 'smlabb'):
+    for insn in ('smlad', 'sxtab16', 'smlabb', 'vsqrt.f32'):
         assert f'\t{insn}' in dis, f'{insn} missing from the M4 build'
     return out
 
@@ -60,6 +60,20 @@ def test_dsp_kernels_bit_exact_in_qemu(tmp_path):
     for layer in layers:
         x = _image(rng, layer.in_shape)
         y = ref.conv2d(layer, x)
+        builder.add_layer_case(layer, [x], y.size)
+        expected.append((None, y))
+    # L2Norm: the VSQRT estimate + integer correction over sums of squares from 1 to ~2^26
+    # (1100 channels at the extremes), tiny sums, the S == 0 pixel
+    for i, c in enumerate([1, 4, 16, 69, 1100]):
+        layer = random_l2norm(rng, f'l2n{i}', (3, 4, c))
+        x = _image(rng, layer.in_shape)
+        zp = -layer.input_offset
+        x[0, 0, :] = zp  # S == 0
+        x[0, 1, :] = zp
+        x[0, 1, 0] = zp + 1  # S == 1
+        x[0, 2, :] = np.where(np.arange(c) % 2, -128, 127)  # the largest sums
+        x[0, 3, :] = np.clip(zp + rng.integers(-2, 3, c), -128, 127)  # small sums
+        y = ref.l2norm(layer, x)
         builder.add_layer_case(layer, [x], y.size)
         expected.append((None, y))
     for i, (shape, out_c, t, s) in enumerate([((7, 9, 8), 8, 2, 1), ((8, 6, 8), 12, 3, 2),
