@@ -49,11 +49,14 @@ static void dw_pixel_generic(const rp_conv_layer *l, const int8_t *const *rows,
 }
 
 #if RP_USE_DSP
-/* An interior output pixel (no padding), four channels per pass: SXTAB16 adds the input offset
- * to two sign-extended bytes at once, SMLABB / SMLATT accumulate one channel each. win[ky] is
- * the window's first input pixel in row ky. Returns the first channel left for the generic
- * path (c % 4 of them). */
-static int32_t dw_pixel_dsp(const rp_conv_layer *l, const int8_t *const *win, int8_t *out_px)
+/* One output pixel over the taps that fall inside the map, four channels per pass: SXTAB16 adds
+ * the input offset to two sign-extended bytes at once, SMLABB / SMLATT accumulate one channel
+ * each. win[ky] is the input pixel of tap (ky, kx0) or NULL for a padding row; taps [kx0, kx1)
+ * of each row are inside. Padding at the zero point contributes nothing, so a border pixel is
+ * the same sum over fewer taps. Returns the first channel left for the generic path (c % 4 of
+ * them). */
+static int32_t dw_pixel_dsp(const rp_conv_layer *l, const int8_t *const *win, int32_t kx0,
+                            int32_t kx1, int8_t *out_px)
 {
     const int32_t c = l->in.c, kh = l->kernel_h, kw = l->kernel_w;
     const uint32_t off2 = rp_dup16(l->input_offset);
@@ -66,10 +69,13 @@ static int32_t dw_pixel_dsp(const rp_conv_layer *l, const int8_t *const *win, in
             a2 = l->bias[ch + 2];
             a3 = l->bias[ch + 3];
         }
-        const int8_t *w = l->weights + ch;
         for (int32_t ky = 0; ky < kh; ky++) {
+            if (win[ky] == NULL) {
+                continue;
+            }
             const int8_t *x = win[ky] + ch;
-            for (int32_t kx = 0; kx < kw; kx++, x += c, w += c) {
+            const int8_t *w = l->weights + ((size_t)ky * kw + kx0) * c + ch;
+            for (int32_t kx = kx0; kx < kx1; kx++, x += c, w += c) {
                 const uint32_t xv = rp_load_u32(x), wv = rp_load_u32(w);
                 const int32_t x02 = __sxtab16(off2, xv), x13 = rp_sxtab16_odd(off2, xv);
                 const int32_t w02 = __sxtb16(wv), w13 = rp_sxtb16_odd(wv);
@@ -101,18 +107,24 @@ rp_status rp_dwconv_s8_pixels_at(const rp_conv_layer *l, const int8_t *const *ro
     for (int32_t ky = 0; ky < l->kernel_h; ky++) {
         rows_present = rows_present && rows[ky] != NULL;
     }
+    /* with padding values a border pixel needs them: the generic path */
+    const int borders_dsp = l->pad_values == NULL;
 #endif
     for (int32_t ox = ox0; ox < ox0 + n; ox++) {
         int8_t *out_px = out_px0 + (size_t)(ox - ox0) * c;
         int32_t ch0 = 0;
 #if RP_USE_DSP
         const int32_t ix0 = ox * l->stride_w - l->pad_left;
-        if (rows_present && ix0 >= 0 && ix0 + l->kernel_w <= l->in.w) {
+        const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+        const int32_t kx1 = ix0 + l->kernel_w > l->in.w ? l->in.w - ix0 : l->kernel_w;
+        if (borders_dsp || (rows_present && kx0 == 0 && kx1 == l->kernel_w)) {
             const int8_t *win[RP_MAX_KERNEL];
             for (int32_t ky = 0; ky < l->kernel_h; ky++) {
-                win[ky] = rows[ky] + (size_t)(ix0 - (x0 != NULL ? x0[ky] : 0)) * c;
+                win[ky] = rows[ky] == NULL || kx0 >= kx1
+                              ? NULL
+                              : rows[ky] + (size_t)(ix0 + kx0 - (x0 != NULL ? x0[ky] : 0)) * c;
             }
-            ch0 = dw_pixel_dsp(l, win, out_px);
+            ch0 = dw_pixel_dsp(l, win, kx0, kx1, out_px);
         }
 #endif
         dw_pixel_generic(l, rows, x0, ox, ch0, out_px);
