@@ -14,12 +14,13 @@ first calibration image, checks host == integer reference == QEMU bit-exactly, t
 the float model's detections with the int8 program's on the evaluation images (the host build
 is checked against the integer reference on each of them too), and writes DIR/report.md,
 DIR/report.json and DIR/ram.png (with --profile also a table of QEMU instructions per layer /
-stream stage, from a second M4 image built with -DRP_PROFILE). Tolerance of the comparison: every float detection with score
->= --parity-score-thr should have an int8 detection (score >= thr - margin) with IoU >=
---parity-iou; report.json's ``float_vs_int.iou_ge_thr_fraction`` says how many do, and
---min-parity turns a lower fraction into exit status 1. A model the exporter cannot map is
-refused before any work (naming the module and its type), and a checkpoint whose weights do not
-fit the config's model in one line (``--allow-partial-checkpoint`` exports it anyway).
+stream stage, from a second M4 image built with -DRP_PROFILE). Tolerance of the comparison:
+every float detection with score >= --parity-score-thr should have an int8 detection (score >=
+thr - margin) with IoU >= --parity-iou; report.json's ``float_vs_int.iou_ge_thr_fraction``
+says how many do, and --min-parity turns a lower fraction into exit status 1. A model the
+exporter cannot map is refused before any work (naming the module and its type), and a
+checkpoint whose weights do not fit the config's model in one line
+(``--allow-partial-checkpoint`` exports it anyway).
 
 The work is :func:`mcu_export.pipeline.export_model` (map -> calibrate -> quantise -> plan ->
 emit -> build -> verify -> report); this tool parses the arguments, loads the model and the
