@@ -316,7 +316,7 @@ def build(out_dir, qemu: bool = True) -> dict:
 
 
 def profile_layers(program: LayerProgram, out_dir, unprofiled_instructions: Optional[int],
-            log=print) -> dict:
+                   log=print) -> dict:
     """Stage *profile*: the profile image's instructions per layer / stream stage, named and
     checked against the unprofiled run (:func:`mcu_export.profile.build_profile`; plus
     ``matches_host``: the profile image's dump == the host's)."""
@@ -676,5 +676,4 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
 __all__ = ['model_task', 'layers_forward', 'map_model', 'check_supported', 'Calibrated',
            'calibrate_model', 'ExportResult', 'quantise', 'convert', 'check_budget', 'plan',
            'emit', 'build', 'profile_layers', 'dump_bytes', 'Verification', 'verify',
-           'write_report',
-           'parity_lines', 'ExportReport', 'export_model', 'static_extra_bytes']
+           'write_report', 'parity_lines', 'ExportReport', 'export_model', 'static_extra_bytes']
