@@ -113,4 +113,32 @@ def build_and_measure(proj, image: str, qemu: bool = True, log=print) -> dict:
     return res
 
 
-__all__ = ['write_pnm', 'run_host', 'section_sizes', 'build_and_measure']
+def run_profile(proj, image: str, log=print) -> dict:
+    """Builds the profile image (``-DRP_PROFILE``) and runs it once in QEMU
+    (``make qemu-profile``).
+
+    Args:
+        proj (str | Path): Generated project (``make host`` and ``make qemu`` run before, so
+            ``dump_host.bin`` exists).
+        image (str): Image file name relative to ``proj``.
+        log (callable): Progress printer. Defaults to print.
+
+    Returns:
+        dict: :func:`mcu_export.profile.parse_profile`'s data and ``matches_host`` (the
+        profile image's dump == the host's: the hooks changed no value).
+    """
+    from .profile import parse_profile
+    proj = Path(proj)
+    reason = arm_toolchain_missing()
+    if reason:
+        raise RuntimeError(f'profile: {reason}')
+    log('  make qemu-profile')
+    out = _make(proj, 'qemu-profile', f'IMAGE={image}', 'DUMP=dump_m4_profile.bin').stdout
+    parsed = parse_profile(out)
+    host = proj / 'dump_host.bin'
+    parsed['matches_host'] = (host.exists() and (proj / 'dump_m4_profile.bin').read_bytes()
+                              == host.read_bytes())
+    return parsed
+
+
+__all__ = ['write_pnm', 'run_host', 'section_sizes', 'build_and_measure', 'run_profile']

@@ -18,6 +18,8 @@ Each stage is a function of its own and can be called alone:
   is dropped when only the plan without it fits);
 * :func:`emit` - the C project; :func:`build` - host (and QEMU) builds and measurements;
 * :func:`verify` - host == integer reference == QEMU, streamed == unstreamed, float vs int8;
+* :func:`profile_layers` (``profile=True``) - a second M4 image with ``-DRP_PROFILE`` run once in
+  QEMU: instructions per layer / stream stage (:mod:`.profile`);
 * :func:`write_report` - ``report.json``, ``report.md``, ``ram.png``.
 """
 import copy
@@ -313,6 +315,19 @@ def build(out_dir, qemu: bool = True) -> dict:
     return build_and_measure(Path(out_dir), 'image.pnm', qemu=qemu)
 
 
+def profile_layers(program: LayerProgram, out_dir, unprofiled_instructions: Optional[int],
+                   log=print) -> dict:
+    """Stage *profile*: the profile image's instructions per layer / stream stage, named and
+    checked against the unprofiled run (:func:`mcu_export.profile.build_profile`; plus
+    ``matches_host``: the profile image's dump == the host's)."""
+    from .build import run_profile
+    from .profile import build_profile
+    parsed = run_profile(Path(out_dir), 'image.pnm', log=log)
+    data = build_profile(program, parsed, unprofiled_instructions)
+    data['matches_host'] = parsed['matches_host']
+    return data
+
+
 # --- verify ---------------------------------------------------------------------------------
 
 def dump_bytes(program: LayerProgram, tensors, result) -> bytes:
@@ -516,6 +531,10 @@ def write_report(out: Path, report: dict, plan_) -> None:
     lines += [f'| {i} | {n} | {b:,} |' for i, (n, b) in enumerate(zip(plan_.step_names,
                                                                       plan_.live_bytes))]
     lines += ['', f'Planned arena: {plan_.arena_bytes:,} bytes. ![RAM](ram.png)', '']
+    if report.get('profile'):
+        from .profile import profile_markdown
+        lines += profile_markdown(report['profile'])
+        lines += [f'Profile image\'s outputs == host: {report["profile"]["matches_host"]}.', '']
     if report.get('note'):
         lines += [f'Note: {report["note"]}', '']
     (out / 'report.md').write_text('\n'.join(lines))
@@ -560,7 +579,7 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
                  calib_files: Sequence = (), parity_score_thr: float = 0.5,
                  parity_score_margin: float = 0.1, parity_iou: float = 0.9,
                  parity_extra_thrs: Sequence[float] = (0.3, ),
-                 min_parity: Optional[float] = None, class_names=None,
+                 min_parity: Optional[float] = None, class_names=None, profile: bool = False,
                  log=print) -> ExportReport:
     """The whole pipeline: map -> calibrate -> quantise -> plan -> emit -> build -> verify ->
     report, for a detector or a classifier (``report.task`` says which).
@@ -584,12 +603,17 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
         min_parity (float, optional): Recorded in the report (``min_fraction``); the caller
             decides what a lower fraction means.
         class_names (list[str], optional): Classifier labels for the report.
+        profile (bool): Also build the profile image (``-DRP_PROFILE``), run it once in QEMU
+            and add the per-layer instruction table to the report (``report.json``'s
+            ``profile``). Needs ``qemu``. Defaults to False.
         log (callable): Progress printer. Defaults to print.
 
     Returns:
         ExportReport: the report (also written to ``out_dir``).
     """
     out = Path(out_dir)
+    if profile and not qemu:
+        raise ValueError('profile=True needs the QEMU run (qemu=True)')
     log('[3/6] calibrating and quantising')
     res = convert(model, images, name=name, score_thr=score_thr, iou_thr=iou_thr,
                   max_candidates=max_candidates, max_dets=max_dets, class_names=class_names,
@@ -613,6 +637,13 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
     if ver.parity is not None:
         ver.parity['min_fraction'] = min_parity
     from .planner import describe_schedule
+    prof = None
+    if profile:
+        if not qemu or measured['instructions'] is None:
+            raise ValueError('profile=True needs the QEMU run (qemu=True and the ARM '
+                             f'toolchain: {measured["note"]})')
+        log('[5/6] per-layer profile (profile image in QEMU)')
+        prof = profile_layers(program, out, measured['instructions'], log=log)
     madds = program.madds
     instr = measured['instructions']
     h, w, c = program.stream.image_shape
@@ -633,6 +664,8 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
         float_vs_int=dict(first_image=ver.first_image, **(ver.parity or {})),
         host_matches_reference_on_eval_images=ver.host_images,
         calibration_images=[str(f) for f in calib_files], note=measured['note'])
+    if prof is not None:
+        report['profile'] = prof
     write_report(out, report, plan_)
     log(f'[6/6] wrote {out / "report.md"}: flash {report["flash_bytes"]}, peak RAM '
         f'{report["peak_ram_bytes"]}, instructions {instr}, host==reference {ver.host_ok}, '
@@ -642,5 +675,5 @@ def export_model(model: nn.Module, images: Sequence[np.ndarray], out_dir, name: 
 
 __all__ = ['model_task', 'layers_forward', 'map_model', 'check_supported', 'Calibrated',
            'calibrate_model', 'ExportResult', 'quantise', 'convert', 'check_budget', 'plan',
-           'emit', 'build', 'dump_bytes', 'Verification', 'verify', 'write_report',
-           'parity_lines', 'ExportReport', 'export_model', 'static_extra_bytes']
+           'emit', 'build', 'profile_layers', 'dump_bytes', 'Verification', 'verify',
+           'write_report', 'parity_lines', 'ExportReport', 'export_model', 'static_extra_bytes']

@@ -22,6 +22,7 @@
  */
 #include "rp_internal.h"
 #include "rp_nn.h"
+#include "rp_profile.h"
 
 typedef struct {
     const rp_stream *s;
@@ -513,7 +514,9 @@ static rp_status run_until_idle(stream_state *ss)
     for (;;) {
         int did = 0;
         for (int32_t i = ss->s->num_stages - 1; i >= 0 && !did; i--) {
+            RP_PROFILE_BEGIN(RP_PROFILE_ID_STAGE(i));
             rp_status st = stage_step(ss, i, &did);
+            RP_PROFILE_END(RP_PROFILE_ID_STAGE(i));
             if (st != RP_OK) {
                 return st;
             }

@@ -17,6 +17,13 @@
  * harness knows no model kind. On the M4 also the instructions of rp_model_run (QEMU -icount shift=0: FPGAIO
  * counter ticks x 40) and the stack high-water mark. The M4 build talks to the host through
  * raw semihosting (bkpt 0xAB) only: no newlib stdio, no malloc.
+ *
+ * Built with -DRP_PROFILE (M4 only, run under QEMU -icount shift=7: `make qemu-profile`), it
+ * also implements the runtime's profiling hooks (rp_profile.h) with an exact instruction clock
+ * and prints, after the run, "profile ID INSTRUCTIONS CALLS" per unit of work (self
+ * instructions: nested units are not counted in their parent; the hook's own share of every
+ * interval, measured before the run, subtracted), "profile_leak L" (that share per event),
+ * "profile_events N" and "instructions" for the profiled run (hooks included).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +74,8 @@ static void out_str(const char *s)
 #define FPGAIO_COUNTER (*(volatile uint32_t *)0x40028018u)
 extern uint32_t __stack_limit[];
 extern uint32_t __stack_top[];
+#elif defined(RP_PROFILE)
+#error "RP_PROFILE needs the M4 build (its clock is QEMU's FPGAIO counter)"
 #else
 /* ---- host: the same operations on stdio ---- */
 #include <stdio.h>
@@ -148,6 +157,172 @@ static int fail(const char *msg)
     flush_line();
     return 1;
 }
+
+#if defined(RP_PROFILE)
+/* ---- profiling hooks (rp_profile.h) ----
+ * The clock: QEMU's mps2-an386 clocks the FPGAIO counter, and SysTick too, at 25 MHz, i.e. one
+ * tick per 40 instructions under -icount shift=0 (measured: a 2000-instruction loop reads 50
+ * ticks on both). Under -icount shift=7 an instruction lasts 128 ns = 3.2 ticks, so a delta of
+ * d ticks between any two reads is round(d * 5 / 16) instructions exactly (the read error is
+ * under one tick = 0.3125 instructions); profile_check_clock verifies it on a loop of known
+ * length. The 32-bit counter is extended to 64 bits at every read (reads are far less than
+ * 2^32 ticks = 1.3 G instructions apart). */
+#include "rp_profile.h"
+
+#define PROFILE_ID_CALIBRATION 7
+#define PROFILE_STEPS 256
+#define PROFILE_STAGES 64
+#define PROFILE_SLOTS (8 + PROFILE_STEPS + PROFILE_STAGES)
+#define PROFILE_DEPTH 8
+
+typedef struct {
+    int64_t instructions; /* self: nested units excluded */
+    uint32_t calls;
+} profile_slot;
+
+static profile_slot prof_slots[PROFILE_SLOTS];
+static int32_t prof_stack[PROFILE_DEPTH];
+static int32_t prof_depth;
+static uint64_t prof_ticks; /* the counter extended to 64 bits */
+static uint32_t prof_raw;
+static uint64_t prof_mark;  /* the clock at the end of the last event */
+static int64_t prof_leak;   /* instructions of an event inside the interval it closes/opens */
+static uint32_t prof_events;
+static int32_t prof_error;
+
+static uint64_t prof_clock(void)
+{
+    const uint32_t raw = FPGAIO_COUNTER;
+    prof_ticks += (uint32_t)(raw - prof_raw);
+    prof_raw = raw;
+    return prof_ticks;
+}
+
+static int64_t ticks_to_instructions(uint64_t ticks)
+{
+    return (int64_t)((ticks * 5u + 8u) / 16u);
+}
+
+static int32_t prof_slot_of(int32_t id)
+{
+    if (id >= 0 && id < 8) {
+        return id;
+    }
+    if (id >= RP_PROFILE_STEP_BASE && id < RP_PROFILE_STEP_BASE + PROFILE_STEPS) {
+        return 8 + id - RP_PROFILE_STEP_BASE;
+    }
+    if (id >= RP_PROFILE_STAGE_BASE && id < RP_PROFILE_STAGE_BASE + PROFILE_STAGES) {
+        return 8 + PROFILE_STEPS + id - RP_PROFILE_STAGE_BASE;
+    }
+    return -1;
+}
+
+static int32_t prof_id_of(int32_t slot)
+{
+    if (slot < 8) {
+        return slot;
+    }
+    if (slot < 8 + PROFILE_STEPS) {
+        return RP_PROFILE_STEP_BASE + slot - 8;
+    }
+    return RP_PROFILE_STAGE_BASE + slot - 8 - PROFILE_STEPS;
+}
+
+/* Charges the interval since the last event to the innermost open unit, then opens / closes
+ * id. The clock is read first and last: the bookkeeping between is nobody's. */
+__attribute__((noinline)) void rp_profile_event(int32_t id, int32_t begin)
+{
+    const uint64_t now = prof_clock();
+    if (prof_depth > 0) {
+        prof_slots[prof_stack[prof_depth - 1]].instructions +=
+            ticks_to_instructions(now - prof_mark) - prof_leak;
+    }
+    const int32_t slot = prof_slot_of(id);
+    if (slot < 0) {
+        prof_error = 1;
+    } else if (begin) {
+        if (prof_depth < PROFILE_DEPTH) {
+            prof_stack[prof_depth++] = slot;
+            prof_slots[slot].calls++;
+        } else {
+            prof_error = 1;
+        }
+    } else if (prof_depth > 0 && prof_stack[prof_depth - 1] == slot) {
+        prof_depth--;
+    } else {
+        prof_error = 1;
+    }
+    prof_events++;
+    prof_mark = prof_clock();
+}
+
+/* n iterations of two instructions (subs, bne) */
+__attribute__((noinline)) static void profile_spin(uint32_t n)
+{
+    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
+}
+
+static int64_t profile_spin_instructions(uint32_t n)
+{
+    const uint64_t t0 = prof_clock();
+    profile_spin(n);
+    return ticks_to_instructions(prof_clock() - t0);
+}
+
+/* 0 when the clock counts instructions exactly and the hook's share of an interval is known. */
+static int profile_calibrate(void)
+{
+    (void)prof_clock();
+    /* the same code around two loop lengths: exactly 2 x 2000 instructions apart */
+    const int64_t a = profile_spin_instructions(1000), b = profile_spin_instructions(3000);
+    if (b - a != 4000) {
+        return -1; /* not -icount shift=7 */
+    }
+    /* an empty unit measures the hook's own instructions inside an interval */
+    int64_t leak = -1;
+    for (int k = 0; k < 3; k++) {
+        prof_slots[PROFILE_ID_CALIBRATION].instructions = 0;
+        rp_profile_event(PROFILE_ID_CALIBRATION, 1);
+        rp_profile_event(PROFILE_ID_CALIBRATION, 0);
+        if (leak >= 0 && prof_slots[PROFILE_ID_CALIBRATION].instructions != leak) {
+            return -2;
+        }
+        leak = prof_slots[PROFILE_ID_CALIBRATION].instructions;
+    }
+    prof_leak = leak;
+    for (int32_t s = 0; s < PROFILE_SLOTS; s++) {
+        prof_slots[s].instructions = 0;
+        prof_slots[s].calls = 0;
+    }
+    prof_events = 0;
+    return 0;
+}
+
+static void profile_print(void)
+{
+    put_s("profile_leak ");
+    put_i(prof_leak);
+    flush_line();
+    put_s("profile_events ");
+    put_i(prof_events);
+    flush_line();
+    if (prof_error || prof_depth != 0) {
+        put_s("profile_error unbalanced or unknown ids");
+        flush_line();
+    }
+    for (int32_t s = 0; s < PROFILE_SLOTS; s++) {
+        if (prof_slots[s].calls > 0) {
+            put_s("profile ");
+            put_i(prof_id_of(s));
+            put_s(" ");
+            put_i(prof_slots[s].instructions);
+            put_s(" ");
+            put_i(prof_slots[s].calls);
+            flush_line();
+        }
+    }
+}
+#endif
 
 /* ---- the camera: a PGM/PPM read row by row ---- */
 typedef struct {
@@ -320,12 +495,27 @@ static int run(const char *image_path, const char *dump_path)
         return fail("rp_model_init failed");
     }
     rp_model_set_tensor_hook(&ctx, tensor_hook, NULL);
+#if defined(RP_PROFILE)
+    const int calibrated = profile_calibrate();
+    if (calibrated != 0) {
+        return fail(calibrated == -1 ? "the profile clock is not exact (run QEMU with -icount "
+                                       "shift=7: make qemu-profile)"
+                                     : "the profile hook's cost varies between calls");
+    }
+    const uint64_t p0 = prof_clock();
+    RP_PROFILE_BEGIN(RP_PROFILE_ID_RUN);
+#endif
 #if defined(RP_SEMIHOSTING)
     const uint32_t t0 = FPGAIO_COUNTER;
 #endif
     st = rp_model_run(&ctx, read_rows, &cam, &result);
 #if defined(RP_SEMIHOSTING)
     const uint32_t ticks = FPGAIO_COUNTER - t0;
+#endif
+#if defined(RP_PROFILE)
+    RP_PROFILE_END(RP_PROFILE_ID_RUN);
+    const int64_t profiled = ticks_to_instructions(prof_clock() - p0);
+    (void)ticks;
 #endif
     io_close(cam.fd);
     put_s("status ");
@@ -338,10 +528,17 @@ static int run(const char *image_path, const char *dump_path)
     if (dump_fd >= 0) {
         io_close(dump_fd);
     }
-#if defined(RP_SEMIHOSTING)
+#if defined(RP_PROFILE)
+    put_s("instructions ");
+    put_i(profiled); /* hooks included; exact */
+    flush_line();
+    profile_print();
+#elif defined(RP_SEMIHOSTING)
     put_s("instructions ");
     put_i((int64_t)ticks * 40);
     flush_line();
+#endif
+#if defined(RP_SEMIHOSTING)
     const uint32_t *p = __stack_limit;
     while (p < __stack_top && *p == 0xDEADBEEFu) {
         p++;

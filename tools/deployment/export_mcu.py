@@ -6,19 +6,21 @@ Usage:
         [--ram-budget 262144] [--topk 16] [--no-qemu] \
         [--eval-images IMG_OR_DIR ...] [--num-eval 16] [--parity-score-thr 0.5] \
         [--parity-extra-thr 0.3 ...] [--parity-score-margin 0.1] [--parity-iou 0.9] \
-        [--min-parity FRACTION] [--allow-partial-checkpoint]
+        [--min-parity FRACTION] [--allow-partial-checkpoint] [--profile]
 
 Writes DIR/ (model.c/.h, runtime/, harness, Makefile, linker script, startup), builds it for the
 host and (when arm-none-eabi-gcc and qemu-system-arm exist) for mps2-an386, runs both on the
 first calibration image, checks host == integer reference == QEMU bit-exactly, then compares
 the float model's detections with the int8 program's on the evaluation images (the host build
 is checked against the integer reference on each of them too), and writes DIR/report.md,
-DIR/report.json and DIR/ram.png. Tolerance of the comparison: every float detection with score
->= --parity-score-thr should have an int8 detection (score >= thr - margin) with IoU >=
---parity-iou; report.json's ``float_vs_int.iou_ge_thr_fraction`` says how many do, and
---min-parity turns a lower fraction into exit status 1. A model the exporter cannot map is
-refused before any work (naming the module and its type), and a checkpoint whose weights do not
-fit the config's model in one line (``--allow-partial-checkpoint`` exports it anyway).
+DIR/report.json and DIR/ram.png (with --profile also a table of QEMU instructions per layer /
+stream stage, from a second M4 image built with -DRP_PROFILE). Tolerance of the comparison:
+every float detection with score >= --parity-score-thr should have an int8 detection (score >=
+thr - margin) with IoU >= --parity-iou; report.json's ``float_vs_int.iou_ge_thr_fraction``
+says how many do, and --min-parity turns a lower fraction into exit status 1. A model the
+exporter cannot map is refused before any work (naming the module and its type), and a
+checkpoint whose weights do not fit the config's model in one line
+(``--allow-partial-checkpoint`` exports it anyway).
 
 The work is :func:`mcu_export.pipeline.export_model` (map -> calibrate -> quantise -> plan ->
 emit -> build -> verify -> report); this tool parses the arguments, loads the model and the
@@ -61,6 +63,9 @@ def parse_args(argv=None):
     parser.add_argument('--iou-thr', type=float, default=None,
                         help='NMS IoU threshold (default: test_cfg.nms.iou_threshold, else 0.45)')
     parser.add_argument('--no-qemu', action='store_true', help='skip the M4 build and QEMU run')
+    parser.add_argument('--profile', action='store_true',
+                        help='also build the M4 image with -DRP_PROFILE, run it once in QEMU and '
+                        'add instructions per layer / stream stage to report.md / report.json')
     parser.add_argument('--no-in-place', action='store_true',
                         help='plan every inverted-residual output in its own buffer (by default '
                         'a block overwrites its input where the row order proves it safe)')
@@ -228,10 +233,16 @@ def main(argv=None):
         stream_cut=args.stream_cut, qemu=not args.no_qemu, eval_images=eval_images,
         eval_files=eval_files, calib_files=files, parity_score_thr=args.parity_score_thr,
         parity_score_margin=args.parity_score_margin, parity_iou=args.parity_iou,
-        parity_extra_thrs=args.parity_extra_thr, min_parity=args.min_parity)
+        parity_extra_thrs=args.parity_extra_thr, min_parity=args.min_parity,
+        profile=args.profile)
     parity = rep.verification.parity
     if not rep.bit_exact:
         print('error: the builds do not match the integer reference', file=sys.stderr)
+        return 1
+    prof = rep.data.get('profile')
+    if prof is not None and (not prof['matches_host'] or prof['error']):
+        print('error: the profile image does not match the host build (or its hooks are '
+              'unbalanced)', file=sys.stderr)
         return 1
     # detectors: matched float detections; classifiers: top-1 agreement
     fraction = None if parity is None else parity.get('iou_ge_thr_fraction',
