@@ -45,11 +45,26 @@ int8_t *rp_mbconv_ring_row(const rp_mbconv_layer *l, int8_t *ring, int32_t iy)
     return ring + (size_t)(iy % dw->kernel_h) * (size_t)dw->in.w * (size_t)dw->in.c;
 }
 
+/* Output pixels [ox0, ox0 + n) of a block row from its depthwise pixels: projection, then (with
+ * a residual) the add of input row res_row's pixels. in[oy] and out[oy] have the same layout:
+ * element-wise, also in place. */
+static rp_status project_pixels(const rp_mbconv_layer *l, const int8_t *dw_px, int8_t *proj_px,
+                                const int8_t *res_row, int32_t ox0, int32_t n, int8_t *out_row)
+{
+    const rp_conv_layer *pj = l->project;
+    const int32_t in_c = l->expand != NULL ? l->expand->in.c : l->depthwise->in.c;
+    int8_t *dst = out_row + (size_t)ox0 * pj->out.c;
+    rp_status st = rp_pwconv_s8_pixels(pj, dw_px, n, l->residual != NULL ? proj_px : dst);
+    if (st == RP_OK && l->residual != NULL) {
+        st = rp_add_s8(l->residual, res_row + (size_t)ox0 * in_c, proj_px, n * pj->out.c, dst);
+    }
+    return st;
+}
+
 rp_status rp_mbconv_s8_out_row(const rp_mbconv_layer *l, const int8_t *const *rows,
                                const int8_t *res_row, void *px, size_t px_size, int8_t *out_row)
 {
     const rp_conv_layer *dw = l->depthwise;
-    const rp_conv_layer *pj = l->project;
     /* whole rows per pass when the scratch allows, else RP_MBCONV_CHUNK pixels (same results) */
     const int32_t chunk = px_size >= rp_mbconv_pixel_bytes(l, dw->out.w) ? dw->out.w
                                                                          : RP_MBCONV_CHUNK;
@@ -59,18 +74,11 @@ rp_status rp_mbconv_s8_out_row(const rp_mbconv_layer *l, const int8_t *const *ro
     }
     int8_t *dw_px = (int8_t *)px;
     int8_t *proj_px = dw_px + RP_ALIGN4((size_t)chunk * dw->out.c);
-    const int32_t in_c = l->expand != NULL ? l->expand->in.c : dw->in.c;
     for (int32_t ox0 = 0; ox0 < dw->out.w; ox0 += chunk) {
         const int32_t n = dw->out.w - ox0 < chunk ? dw->out.w - ox0 : chunk;
-        int8_t *dst = out_row + (size_t)ox0 * pj->out.c;
         rp_status st = rp_dwconv_s8_pixels(dw, rows, ox0, n, dw_px);
         if (st == RP_OK) {
-            st = rp_pwconv_s8_pixels(pj, dw_px, n, l->residual != NULL ? proj_px : dst);
-        }
-        if (st == RP_OK && l->residual != NULL) {
-            /* in[oy] and out[oy] have the same layout: element-wise, also in place */
-            st = rp_add_s8(l->residual, res_row + (size_t)ox0 * in_c, proj_px, n * pj->out.c,
-                           dst);
+            st = project_pixels(l, dw_px, proj_px, res_row, ox0, n, out_row);
         }
         if (st != RP_OK) {
             return st;
@@ -117,7 +125,6 @@ rp_status rp_mbconv_s8_out_row_fused(const rp_mbconv_layer *l, const int8_t *con
                                      void *px, size_t px_size, int8_t *out_row)
 {
     const rp_conv_layer *dw = l->depthwise;
-    const rp_conv_layer *pj = l->project;
     const int32_t kh = dw->kernel_h, ec = dw->in.c, ow = dw->out.w;
     const int32_t chunk = ow < RP_MBCONV_CHUNK ? ow : RP_MBCONV_CHUNK;
     if (l->expand == NULL || in_row == NULL || px == NULL || (kh > 1 && slot == NULL) ||
@@ -149,16 +156,11 @@ rp_status rp_mbconv_s8_out_row_fused(const rp_mbconv_layer *l, const int8_t *con
         }
         win[kh - 1] = ahead;
         x0[kh - 1] = done;
-        int8_t *dst = out_row + (size_t)ox0 * pj->out.c;
         if (st == RP_OK) {
             st = rp_dwconv_s8_pixels_at(dw, win, x0, ox0, n, dw_px);
         }
         if (st == RP_OK) {
-            st = rp_pwconv_s8_pixels(pj, dw_px, n, l->residual != NULL ? proj_px : dst);
-        }
-        if (st == RP_OK && l->residual != NULL) {
-            st = rp_add_s8(l->residual, res_row + (size_t)ox0 * in_c, proj_px, n * pj->out.c,
-                           dst);
+            st = project_pixels(l, dw_px, proj_px, res_row, ox0, n, out_row);
         }
         if (st != RP_OK) {
             return st;
